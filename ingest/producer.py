@@ -1,0 +1,82 @@
+"""Publishing events to Kafka: one producer per process, keyed sends, acks from all replicas."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import faust
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from ingest.errors import BrokerUnavailable
+
+log = logging.getLogger(__name__)
+
+# A person at a checkpoint should hear "try again" within seconds, not after Kafka's 2-minute default.
+SEND_TIMEOUT_SECONDS = 5.0
+
+
+class EventPublisher:
+    """Sends events and waits for the broker's acknowledgement before reporting success."""
+
+    def __init__(self, bootstrap: list[str], send_timeout: float = SEND_TIMEOUT_SECONDS) -> None:
+        self._bootstrap = bootstrap
+        self._send_timeout = send_timeout
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def bootstrap(self) -> list[str]:
+        return self._bootstrap
+
+    def publish(self, topic: str, key: str, event: faust.Record) -> None:
+        """Publish ``event`` keyed by ``key``; raise :class:`BrokerUnavailable` unless acknowledged."""
+        try:
+            future = self._get_producer().send(topic, key=key.encode(), value=event.dumps())
+            future.get(timeout=self._send_timeout)
+        except KafkaError as exc:
+            log.warning("publishing to %s failed: %r", topic, exc)
+            raise BrokerUnavailable(f"Kafka did not acknowledge the event: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close(timeout=self._send_timeout)
+                self._producer = None
+
+    def _get_producer(self) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None:
+                timeout_ms = int(self._send_timeout * 1000)
+                # Created lazily and again after a failure, so the app starts (and recovers)
+                # while the broker is down.
+                self._producer = KafkaProducer(
+                    bootstrap_servers=self._bootstrap,
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=1,
+                    max_block_ms=timeout_ms,
+                    bootstrap_timeout_ms=timeout_ms,
+                    request_timeout_ms=timeout_ms - 1000,
+                    delivery_timeout_ms=timeout_ms,
+                )
+            return self._producer
+
+
+def check_broker(bootstrap: list[str], timeout: float = 2.0) -> None:
+    """Ask the cluster for its metadata; raise :class:`BrokerUnavailable` if it does not answer."""
+    from kafka import KafkaAdminClient
+
+    timeout_ms = int(timeout * 1000)
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms
+        )
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"no Kafka broker answers at {','.join(bootstrap)}") from exc
+    try:
+        admin.describe_cluster()
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"Kafka at {','.join(bootstrap)} did not answer: {exc}") from exc
+    finally:
+        admin.close()

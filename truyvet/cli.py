@@ -1,0 +1,119 @@
+"""The ``truyvet`` command."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from truyvet.broker import BrokerError, LocalBroker
+from truyvet.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _local_broker(settings: Settings) -> LocalBroker:
+    try:
+        return LocalBroker.for_bootstrap(settings.data_dir / "kafka", settings.kafka_bootstrap)
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """truyvet: health declarations, checkpoint scans and contact tracing."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # kafka-python narrates every connection at INFO; its warnings are what an operator needs.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+@main.group()
+def kafka() -> None:
+    """Run the local single-node Kafka broker (KRaft) from the official jars."""
+
+
+@kafka.command("start")
+def kafka_start() -> None:
+    """Start the broker in the background and wait until it accepts connections."""
+    broker = _local_broker(_settings())
+    try:
+        click.echo(broker.start().describe())
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@kafka.command("stop")
+def kafka_stop() -> None:
+    """Stop the broker cleanly."""
+    broker = _local_broker(_settings())
+    click.echo("Kafka stopped" if broker.stop() else "Kafka was not running")
+
+
+@kafka.command("status")
+def kafka_status() -> None:
+    """Say whether the broker runs; exit 1 if it does not."""
+    status = _local_broker(_settings()).status()
+    click.echo(status.describe())
+    sys.exit(0 if status.running else 1)
+
+
+@main.command()
+@click.option("--topics/--no-topics", default=True, help="Also create missing Kafka topics.")
+def migrate(topics: bool) -> None:
+    """Apply warehouse migrations, create database tables and Kafka topics."""
+    from streams.topics import ensure_topics
+    from warehouse.client import close_all, connect
+    from warehouse.errors import WarehouseError
+    from warehouse.migrate import apply_migrations
+    from webapp import create_app
+    from webapp.extensions import db
+
+    settings = _settings()
+    try:
+        client = connect(settings.clickhouse_url)
+        applied = apply_migrations(client)
+        client.close()
+    except WarehouseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        close_all()
+    click.echo(f"warehouse: {len(applied)} migration(s) applied")
+    app = create_app()
+    with app.app_context():
+        db.create_all()
+    click.echo("database: tables ready")
+    if topics:
+        created = ensure_topics(settings.kafka_servers)
+        click.echo(f"kafka: {len(created)} topic(s) created")
+
+
+@main.command()
+def worker() -> None:
+    """Run the Faust stream worker (production: one per container)."""
+    from truyvet.standalone import run_worker
+
+    run_worker(_settings())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def run(host: str, port: int) -> None:
+    """Run the whole local system: Kafka, worker, web app, warehouse and database."""
+    from truyvet.standalone import AlreadyRunning
+    from truyvet.standalone import run as run_standalone
+    from warehouse.errors import WarehouseError
+
+    try:
+        run_standalone(_settings(), host, port, echo=click.echo)
+    except (AlreadyRunning, BrokerError, WarehouseError) as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -1,0 +1,112 @@
+"""``truyvet run``: the whole system on one machine, in one Python process plus a Kafka JVM.
+
+The embedded warehouse can be open in one process only, so the Faust worker (main thread,
+asyncio) and the web server (threads) share this process and its warehouse client.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import faust
+from werkzeug.serving import make_server
+
+from streams.app import configure
+from streams.topics import ensure_topics
+from truyvet.broker import LocalBroker
+from truyvet.settings import Settings
+from warehouse.client import close_all, get_client
+from warehouse.migrate import apply_migrations
+
+log = logging.getLogger(__name__)
+
+
+class AlreadyRunning(RuntimeError):
+    """Another ``truyvet run`` holds this data directory."""
+
+
+@contextmanager
+def data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the data directory for as long as the block runs."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = data_dir / "truyvet.lock"
+    with open(lock_path, "a+") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.seek(0)
+            holder = lock_file.read().strip() or "unknown"
+            raise AlreadyRunning(
+                f"truyvet is already running on {data_dir} (pid {holder}); "
+                "stop it first, or set TRUYVET_DATA_DIR to another directory"
+            ) from None
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(str(os.getpid()))
+        lock_file.flush()
+        try:
+            yield
+        finally:
+            lock_file.seek(0)
+            lock_file.truncate()
+
+
+def run(settings: Settings, host: str, port: int, echo=print) -> None:
+    """Start broker, warehouse, database, web server and worker; stop all of them on exit."""
+    with data_dir_lock(settings.data_dir):
+        broker = LocalBroker.for_bootstrap(settings.data_dir / "kafka", settings.kafka_bootstrap)
+        owns_broker = not broker.status().running
+        echo(f"Starting Kafka on {broker.bootstrap} ...")
+        broker.start(die_with_parent=True)
+        server = None
+        try:
+            ensure_topics(settings.kafka_servers)
+            apply_migrations(get_client(settings.clickhouse_url))
+            server = _start_web(settings, host, port)
+            echo(f"truyvet is running: http://{host}:{port}/  (health: http://{host}:{port}/healthz)")
+            echo("Press Ctrl-C to stop.")
+            _run_worker(configure(settings))
+        finally:
+            echo("Stopping truyvet ...")
+            if server is not None:
+                server.shutdown()
+                server.app.extensions["truyvet.publisher"].close()
+            close_all()
+            if owns_broker:
+                broker.stop()
+            echo("Stopped.")
+
+
+def run_worker(settings: Settings) -> None:
+    """``truyvet worker``: the Faust worker alone (production topology)."""
+    apply_migrations(get_client(settings.clickhouse_url))
+    try:
+        _run_worker(configure(settings))
+    finally:
+        close_all()
+
+
+def _start_web(settings: Settings, host: str, port: int):
+    from webapp import create_app
+    from webapp.extensions import db
+
+    app = create_app()
+    with app.app_context():
+        db.create_all()
+    server = make_server(host, port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
+    return server
+
+
+def _run_worker(app: faust.App) -> None:
+    # Faust's worker installs its own SIGINT/SIGTERM handlers and stops gracefully on them.
+    worker = faust.Worker(app, loglevel="info", redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit:
+        pass

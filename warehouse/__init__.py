@@ -1,0 +1,1 @@
+"""The ClickHouse warehouse: the client factory, migrations, writes and trace queries."""

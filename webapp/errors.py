@@ -1,0 +1,40 @@
+"""Where domain errors become HTTP answers: one place, JSON for the API."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from ingest.errors import BrokerUnavailable, InvalidInput
+from warehouse.errors import WarehouseError
+
+log = logging.getLogger(__name__)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(InvalidInput, _invalid_input)
+    app.register_error_handler(BrokerUnavailable, _broker_unavailable)
+    app.register_error_handler(WarehouseError, _warehouse_unavailable)
+    app.register_error_handler(HTTPException, _http_error)
+
+
+def _invalid_input(error: InvalidInput):
+    return jsonify(error="invalid input", errors=error.errors), 400
+
+
+def _broker_unavailable(error: BrokerUnavailable):
+    return (
+        jsonify(error="The event stream is unavailable; nothing was recorded. Please retry shortly."),
+        503,
+        {"Retry-After": "5"},
+    )
+
+
+def _warehouse_unavailable(error: WarehouseError):
+    log.error("warehouse error: %s", error)
+    return jsonify(error="The movement warehouse is unavailable. Please retry shortly."), 503
+
+
+def _http_error(error: HTTPException):
+    return jsonify(error=error.description), error.code
