@@ -22,12 +22,12 @@ class MigrationError(WarehouseError):
 
 
 @contextmanager
-def driver_errors(action: str) -> Iterator[None]:
-    """Turn clickhouse-connect errors raised inside the block into :class:`WarehouseError`."""
+def driver_errors(action: str, error: type[WarehouseError] = WarehouseError) -> Iterator[None]:
+    """Turn clickhouse-connect errors raised inside the block into ``error`` (a WarehouseError)."""
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
     try:
         yield
     except ClickHouseError as exc:
         code = getattr(exc, "code", None)
-        raise WarehouseError(f"{action} failed: {exc}", code=code) from exc
+        raise error(f"{action} failed: {exc}", code=code) from exc

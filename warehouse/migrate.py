@@ -82,7 +82,7 @@ def apply_migrations(client: Client, migrations: list[Migration] | None = None) 
                     "add a new migration instead of changing an applied one"
                 )
             continue
-        with driver_errors(f"applying {migration.name}"):
+        with driver_errors(f"applying {migration.name}", MigrationError):
             for statement in migration.statements():
                 client.command(statement)
             client.insert(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ingest.errors import BrokerUnavailable, InvalidInput
@@ -37,4 +37,6 @@ def _warehouse_unavailable(error: WarehouseError):
 
 
 def _http_error(error: HTTPException):
+    if not request.path.startswith(("/api/", "/healthz")):
+        return error  # people get Flask's HTML page (localized pages come with the forms)
     return jsonify(error=error.description), error.code

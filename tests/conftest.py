@@ -1,0 +1,148 @@
+"""Shared fixtures: one real Kafka broker and one `truyvet run` system per test session.
+
+Tests use their own ports and a temporary data directory, so they never touch a developer's
+running system on 9092/5000.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from truyvet.broker import LocalBroker
+
+SYSTEM_KAFKA_PORT = 39092
+SYSTEM_WEB_PORT = 35000
+SPARE_KAFKA_PORT = 39192
+STARTUP_TIMEOUT = 120
+TRUYVET = str(Path(sys.executable).with_name("truyvet"))
+
+
+def random_cccd() -> str:
+    """A 12-digit id that no other test uses (tests share the warehouse)."""
+    return "079" + "".join(random.choices("0123456789", k=9))
+
+
+def system_env(data_dir: Path, kafka_port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUYVET_")}
+    env.update(
+        TRUYVET_DATA_DIR=str(data_dir),
+        TRUYVET_KAFKA_BOOTSTRAP=f"127.0.0.1:{kafka_port}",
+        TRUYVET_SECRET_KEY="test-secret",
+    )
+    return env
+
+
+def start_system(data_dir: Path, kafka_port: int, web_port: int) -> subprocess.Popen:
+    """Launch `truyvet run` and wait until /healthz reports everything up."""
+    log = open(data_dir.parent / f"truyvet-run-{web_port}.log", "wb")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [TRUYVET, "run", "--port", str(web_port)],
+        env=system_env(data_dir, kafka_port),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"truyvet run exited with {process.returncode}; see {log.name}")
+        try:
+            health = requests.get(f"http://127.0.0.1:{web_port}/healthz", timeout=5)
+            if health.status_code == 200:
+                return process
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    stop_system(process)
+    raise RuntimeError(f"truyvet run did not become healthy in {STARTUP_TIMEOUT}s; see {log.name}")
+
+
+def stop_system(process: subprocess.Popen, timeout: float = 60) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("truyvet")
+
+
+@pytest.fixture(scope="session")
+def warehouse_url(session_dir) -> str:
+    """The test process's embedded warehouse: chDB allows one directory per process."""
+    return f"chdb://{session_dir / 'warehouse'}"
+
+
+@pytest.fixture(scope="session")
+def system(session_dir):
+    """The whole local system (`truyvet run`), owning its own broker, for the session."""
+    data_dir = session_dir / "system"
+    process = start_system(data_dir, SYSTEM_KAFKA_PORT, SYSTEM_WEB_PORT)
+    yield {
+        "url": f"http://127.0.0.1:{SYSTEM_WEB_PORT}",
+        "data_dir": data_dir,
+        "broker": LocalBroker.for_bootstrap(data_dir / "kafka", f"127.0.0.1:{SYSTEM_KAFKA_PORT}"),
+        "process": process,
+    }
+    stop_system(process)
+
+
+@pytest.fixture(scope="session")
+def warehouse(warehouse_url):
+    """The session warehouse client, migrated."""
+    from warehouse.client import get_client
+    from warehouse.migrate import apply_migrations
+
+    client = get_client(warehouse_url)
+    apply_migrations(client)
+    return client
+
+
+@pytest.fixture
+def make_app(warehouse, warehouse_url, tmp_path):
+    """Build in-process apps on the session warehouse; Kafka unreachable unless overridden."""
+    from webapp import create_app
+    from webapp.extensions import db
+
+    apps = []
+
+    def build(**overrides):
+        config = {
+            "TESTING": True,
+            "SECRET_KEY": "test",
+            "CLICKHOUSE_URL": warehouse_url,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.db'}",
+            "KAFKA_BOOTSTRAP": "127.0.0.1:1",
+            **overrides,
+        }
+        app = create_app(config)
+        with app.app_context():
+            db.create_all()
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["truyvet.publisher"].close()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

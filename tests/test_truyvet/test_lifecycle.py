@@ -1,0 +1,64 @@
+"""Starting and stopping the real parts: `truyvet kafka ...`, `truyvet run`, broker outages."""
+from __future__ import annotations
+
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SPARE_KAFKA_PORT, TRUYVET, random_cccd, start_system, stop_system, system_env
+from truyvet.broker import LocalBroker
+
+pytestmark = pytest.mark.broker
+
+
+def truyvet(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([TRUYVET, *args], env=env, capture_output=True, text=True, timeout=180)
+
+
+def a_scan() -> dict:
+    return {
+        "citizen_id": random_cccd(),
+        "place_id": "CP-DN-07",
+        "ts": datetime.now(timezone.utc).isoformat(),
+        "direction": "pass",
+    }
+
+
+def test_scan_api_answers_503_while_the_broker_is_down(make_app, tmp_path):
+    env = system_env(tmp_path / "data", SPARE_KAFKA_PORT)
+    started = truyvet(env, "kafka", "start")
+    assert started.returncode == 0, started.stderr
+    assert "Kafka is running" in started.stdout
+    try:
+        client = make_app(KAFKA_BOOTSTRAP=f"127.0.0.1:{SPARE_KAFKA_PORT}").test_client()
+        assert client.post("/api/v1/scans", json=a_scan()).status_code == 202
+        assert client.get("/healthz").json["kafka"] == "ok"
+    finally:
+        stopped = truyvet(env, "kafka", "stop")
+    assert stopped.stdout.strip() == "Kafka stopped"
+    assert truyvet(env, "kafka", "status").returncode == 1
+
+    response = client.post("/api/v1/scans", json=a_scan())
+
+    assert response.status_code == 503
+    assert "unavailable" in response.json["error"]
+    assert "Traceback" not in response.get_data(as_text=True)
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert health.json["kafka"] != "ok"
+    assert (health.json["warehouse"], health.json["database"]) == ("ok", "ok")
+
+
+def test_run_stops_broker_and_worker_on_sigterm(tmp_path):
+    kafka_port, web_port = 39292, 35100
+    process = start_system(tmp_path / "data", kafka_port, web_port)
+    broker = LocalBroker.for_bootstrap(tmp_path / "data" / "kafka", f"127.0.0.1:{kafka_port}")
+    broker_pid = broker.status().pid
+    assert broker_pid is not None
+
+    assert stop_system(process) == 0
+
+    assert not Path(f"/proc/{broker_pid}").exists()
+    assert not broker.status().running

@@ -1,0 +1,41 @@
+"""Settings come from TRUYVET_* variables and fail fast with the variable's name."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from truyvet.broker import BrokerError, LocalBroker
+from truyvet.settings import Settings, SettingsError
+
+
+def test_defaults_put_everything_under_the_data_dir(tmp_path):
+    settings = Settings.from_env({"TRUYVET_DATA_DIR": str(tmp_path)})
+    assert settings.clickhouse_url == f"chdb://{tmp_path}/warehouse"
+    assert settings.database_url == f"sqlite:///{tmp_path}/truyvet.db"
+    assert settings.kafka_servers == ["127.0.0.1:9092"]
+
+
+def test_server_urls_are_taken_as_given():
+    settings = Settings.from_env({
+        "TRUYVET_CLICKHOUSE_URL": "http://clickhouse:8123/truyvet",
+        "TRUYVET_DATABASE_URL": "postgresql+psycopg://truyvet@postgres/truyvet",
+        "TRUYVET_KAFKA_BOOTSTRAP": "kafka-1:9092, kafka-2:9092",
+    })
+    assert settings.clickhouse_url == "http://clickhouse:8123/truyvet"
+    assert settings.kafka_servers == ["kafka-1:9092", "kafka-2:9092"]
+
+
+def test_unknown_warehouse_scheme_names_the_variable():
+    with pytest.raises(SettingsError, match="TRUYVET_CLICKHOUSE_URL"):
+        Settings.from_env({"TRUYVET_CLICKHOUSE_URL": "clickhouse://db:9000"})
+
+
+def test_without_a_secret_each_process_gets_a_random_one():
+    assert Settings.from_env({}).secret_key != Settings.from_env({}).secret_key
+
+
+def test_a_local_broker_only_serves_loopback(tmp_path):
+    assert LocalBroker.for_bootstrap(tmp_path, "127.0.0.1:19092").port == 19092
+    with pytest.raises(BrokerError, match="127.0.0.1"):
+        LocalBroker.for_bootstrap(tmp_path, "kafka:9092")

@@ -1,0 +1,144 @@
+"""The vertical slice through real parts: HTTP -> Kafka -> Faust -> ClickHouse (`truyvet run`)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+import requests
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from streams import topics
+from tests.conftest import SYSTEM_WEB_PORT, TRUYVET, random_cccd, system_env
+
+pytestmark = pytest.mark.broker
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def post_scan(system, **fields) -> requests.Response:
+    body = {"citizen_id": random_cccd(), "place_id": "CP-HN-01", "ts": now_iso(), "direction": "in"}
+    body.update(fields)
+    return requests.post(f"{system['url']}/api/v1/scans", json=body, timeout=30)
+
+
+def scans_of(system, citizen_id: str) -> list[dict]:
+    response = requests.get(f"{system['url']}/api/v1/citizens/{citizen_id}/scans", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["scans"]
+
+
+def wait_for_scans(system, citizen_id: str, count: int, timeout: float = 30) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        scans = scans_of(system, citizen_id)
+        if len(scans) >= count:
+            return scans
+        time.sleep(0.25)
+    raise AssertionError(f"{citizen_id} has {len(scans_of(system, citizen_id))} scans, expected {count}")
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+def test_health_reports_every_part_up(system):
+    health = requests.get(f"{system['url']}/healthz", timeout=10).json()
+    assert health == {"status": "ok", "kafka": "ok", "warehouse": "ok", "database": "ok"}
+
+
+def test_posted_scan_reaches_the_warehouse(system):
+    citizen = random_cccd()
+    response = post_scan(system, citizen_id=citizen, place_id="VENUE-042", direction="out")
+    assert response.status_code == 202
+    event_id = response.json()["event_id"]
+
+    [scan] = wait_for_scans(system, citizen, 1)
+    assert scan["event_id"] == event_id
+    assert scan["place_id"] == "VENUE-042"
+    assert scan["direction"] == "out"
+
+
+def test_same_event_id_twice_is_stored_once(system):
+    citizen = random_cccd()
+    event_id = uuid.uuid4().hex
+    ts = now_iso()
+    assert post_scan(system, citizen_id=citizen, event_id=event_id, ts=ts).status_code == 202
+    assert post_scan(system, citizen_id=citizen, event_id=event_id, ts=ts).status_code == 202
+    # Same key, same partition: once this later scan is stored, both copies were processed.
+    later = post_scan(system, citizen_id=citizen).json()["event_id"]
+
+    scans = wait_for_scans(system, citizen, 2)
+    time.sleep(1)
+    assert sorted(s["event_id"] for s in scans_of(system, citizen)) == sorted([event_id, later])
+
+
+def test_malformed_scan_is_rejected_field_by_field_and_not_published(system):
+    bootstrap = system["broker"].bootstrap
+    before = end_offsets(bootstrap, topics.SCANS)
+
+    response = post_scan(system, citizen_id="12345", direction="sideways", ts="yesterday")
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert set(errors) == {"citizen_id", "direction", "ts"}
+    assert end_offsets(bootstrap, topics.SCANS) == before
+
+
+def test_undecodable_event_goes_to_the_dead_letter_topic(system):
+    bootstrap = system["broker"].bootstrap
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    marker = uuid.uuid4().hex
+    metadata = producer.send(topics.SCANS, key=b"x", value=f"not json {marker}".encode()).get(timeout=10)
+    producer.close()
+
+    consumer = KafkaConsumer(
+        topics.DEADLETTER, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        consumer_timeout_ms=30000,
+    )
+    letter = next(
+        json.loads(message.value) for message in consumer if marker in message.value.decode()
+    )
+    consumer.close()
+    assert letter["topic"] == topics.SCANS
+    assert (letter["partition"], letter["offset"]) == (metadata.partition, metadata.offset)
+    assert letter["error"].startswith("not JSON")
+
+
+def test_kafka_console_consumer_reads_a_posted_scan(system):
+    event_id = post_scan(system).json()["event_id"]
+
+    lines = system["broker"].console_consumer(topics.SCANS, max_messages=100000, timeout_ms=8000)
+
+    assert any(event_id in line for line in lines)
+
+
+def test_second_run_on_the_same_data_dir_refuses(system):
+    result = subprocess.run(
+        [TRUYVET, "run", "--port", str(SYSTEM_WEB_PORT + 1)],
+        env=system_env(system["data_dir"], system["broker"].port),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "already running" in result.stderr
+    assert requests.get(f"{system['url']}/healthz", timeout=10).status_code == 200
+
+
+def test_kafka_status_command_reports_the_running_broker(system):
+    result = subprocess.run(
+        [TRUYVET, "kafka", "status"],
+        env=system_env(system["data_dir"], system["broker"].port),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0
+    assert f"running (pid {system['broker'].status().pid})" in result.stdout

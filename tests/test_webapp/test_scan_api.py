@@ -1,0 +1,63 @@
+"""The scan API without a broker: validation, outage answers, reads from the warehouse."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from streams.records import ScanEvent
+from tests.conftest import random_cccd
+from warehouse.writer import write_scans
+
+
+def test_malformed_scan_gets_field_level_400(client):
+    response = client.post("/api/v1/scans", json={"citizen_id": "abc", "place_id": "P1", "direction": "in"})
+    assert response.status_code == 400
+    assert response.json["errors"] == {
+        "citizen_id": "must be a 12-digit CCCD number",
+        "ts": "must be an ISO 8601 time with a UTC offset, e.g. 2026-11-28T08:00:00+07:00",
+    }
+
+
+def test_non_json_body_gets_400(client):
+    response = client.post("/api/v1/scans", data=b"\xff\xfe garbage", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json["errors"] == {"body": "expected a JSON object"}
+
+
+def test_oversized_body_gets_413(client):
+    response = client.post("/api/v1/scans", data=b"x" * 100_000, content_type="application/json")
+    assert response.status_code == 413
+
+
+def test_unreachable_broker_gets_503_with_a_clear_message(client):
+    scan = {"citizen_id": random_cccd(), "place_id": "P1", "direction": "in",
+            "ts": datetime.now(timezone.utc).isoformat()}
+    response = client.post("/api/v1/scans", json=scan)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.json == {"error": "The event stream is unavailable; nothing was recorded. Please retry shortly."}
+
+
+def test_citizen_scans_are_read_from_the_warehouse(client, warehouse):
+    citizen = random_cccd()
+    ts = datetime(2026, 11, 1, 7, 45, tzinfo=timezone.utc)
+    write_scans(warehouse, [ScanEvent(event_id="w-1", citizen_id=citizen, place_id="MARKET-3", ts=ts, direction="in")])
+
+    response = client.get(f"/api/v1/citizens/{citizen}/scans")
+
+    assert response.status_code == 200
+    assert response.json == {
+        "citizen_id": citizen,
+        "scans": [{"event_id": "w-1", "place_id": "MARKET-3", "ts": "2026-11-01T07:45:00Z", "direction": "in"}],
+    }
+
+
+def test_citizen_scans_reject_a_malformed_id(client):
+    response = client.get("/api/v1/citizens/12ab/scans")
+    assert response.status_code == 400
+    assert response.json["errors"] == {"citizen_id": "must be a 12-digit CCCD number"}
+
+
+def test_unknown_path_is_a_json_404(client):
+    response = client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert "error" in response.json
