@@ -43,7 +43,7 @@ import json
 import re
 import secrets
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -266,7 +266,8 @@ def load_public_keys(document: Mapping[str, Any] | str | bytes) -> dict[str, Ed2
     for entry in entries:
         if not isinstance(entry, Mapping):
             continue
-        kind = (entry.get("kty"), entry.get("crv"), entry.get("use", "sig"), entry.get("alg", "EdDSA"))
+        kind = (entry.get("kty"), entry.get("crv"),
+                entry.get("use", "sig"), entry.get("alg", "EdDSA"))
         if kind != ("OKP", "Ed25519", "sig", "EdDSA"):
             continue
         kid, x = entry.get("kid"), entry.get("x")

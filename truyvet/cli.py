@@ -51,6 +51,17 @@ def kafka_start() -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+@kafka.command("jars")
+def kafka_jars() -> None:
+    """Resolve the broker jars from Maven Central (done by `start` when needed)."""
+    broker = _local_broker(_settings())
+    try:
+        broker.ensure_jars()
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Kafka jars ready in {broker.libs}")
+
+
 @kafka.command("stop")
 def kafka_stop() -> None:
     """Stop the broker cleanly."""

@@ -1,0 +1,29 @@
+# The two commands the README promises: `make run` (the whole local system) and `make test`.
+# Each does all set-up it needs, idempotently: virtualenv, pinned packages, Kafka jars.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+KAFKA_JARS := .cache/kafka/libs/.pom.md5
+
+.PHONY: setup run test clean
+
+setup: $(INSTALLED) $(KAFKA_JARS)
+
+$(INSTALLED): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[embedded,test]'
+	touch $@
+
+$(KAFKA_JARS): kafka/pom.xml $(INSTALLED)
+	$(BIN)/truyvet kafka jars
+
+run: setup
+	$(BIN)/truyvet run
+
+test: setup
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .cache var
