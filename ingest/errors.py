@@ -1,6 +1,13 @@
 """Errors raised while taking events in."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ingest.identity import IdentityProblem
+
 
 class IngestError(Exception):
     """Base class for ingest errors."""
@@ -38,3 +45,40 @@ class InvalidToken(IngestError):
 
 class InvalidKeyMaterial(IngestError):
     """A signing key or a public key document could not be loaded; the message never holds the key."""
+
+
+class InvalidIdentity(IngestError):
+    """A citizen ID number broke the structural rules; ``problems`` lists each rule and why."""
+
+    def __init__(self, problems: Sequence[IdentityProblem]) -> None:
+        super().__init__("; ".join(problem.message for problem in problems))
+        self.problems = tuple(problems)
+
+
+class InvalidCardQr(IngestError):
+    """A scanned CCCD card QR could not be read; ``reason`` is a stable code for counting rejections.
+
+    ``message_vi`` is the same explanation for the citizen or officer, in Vietnamese; ``problems``
+    holds the CCCD rule failures when ``reason`` is ``CCCD``.
+    """
+
+    ENCODING = "encoding"
+    FIELD_COUNT = "field_count"
+    CCCD = "cccd"
+    CMND = "cmnd"
+    DATE_OF_BIRTH = "date_of_birth"
+    FUTURE_BIRTH = "future_birth"
+    SEX = "sex"
+    ISSUE_DATE = "issue_date"
+    REASONS = frozenset({ENCODING, FIELD_COUNT, CCCD, CMND, DATE_OF_BIRTH, FUTURE_BIRTH, SEX, ISSUE_DATE})
+
+    def __init__(
+        self, reason: str, message: str, message_vi: str, problems: Sequence[IdentityProblem] = ()
+    ) -> None:
+        if reason not in self.REASONS:
+            raise ValueError(f"unknown card QR rejection reason {reason!r}")
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+        self.message_vi = message_vi
+        self.problems = tuple(problems)
