@@ -1,6 +1,7 @@
 """Errors raised while taking events in."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -13,12 +14,30 @@ class IngestError(Exception):
     """Base class for ingest errors."""
 
 
+@dataclass(frozen=True)
+class Message:
+    """A message for a person, in both languages of the UI (Vietnamese first).
+
+    Rules produce their messages where they live, so the API, the forms and the stream can all
+    explain a rejection without a web request to pick a language from.
+    """
+
+    en: str
+    vi: str
+
+    def in_language(self, language: str) -> str:
+        return self.en if language == "en" else self.vi
+
+
 class InvalidInput(IngestError):
     """Submitted data failed validation; ``errors`` maps each field to its message."""
 
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+    def __init__(self, errors: dict[str, Message]) -> None:
+        super().__init__("; ".join(f"{field}: {message.en}" for field, message in errors.items()))
         self.errors = errors
+
+    def messages(self, language: str) -> dict[str, str]:
+        return {field: message.in_language(language) for field, message in self.errors.items()}
 
 
 class BrokerUnavailable(IngestError):

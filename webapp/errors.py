@@ -7,6 +7,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ingest.errors import BrokerUnavailable, InvalidInput
+from webapp.i18n import current_language
 from warehouse.errors import WarehouseError
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ def init_app(app: Flask) -> None:
 
 
 def _invalid_input(error: InvalidInput):
-    return jsonify(error="invalid input", errors=error.errors), 400
+    return jsonify(error="invalid input", errors=error.messages(current_language())), 400
 
 
 def _broker_unavailable(error: BrokerUnavailable):

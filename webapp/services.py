@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.scans import CITIZEN_ID, parse_scan
+from ingest.scans import CCCD_REQUIRED, CITIZEN_ID, parse_scan
 from ingest.errors import InvalidInput
 from streams import topics
 from streams.records import ScanEvent
@@ -20,5 +20,5 @@ def submit_scan(payload: Any) -> ScanEvent:
 
 def scans_of_citizen(citizen_id: str) -> list[dict]:
     if not CITIZEN_ID.match(citizen_id):
-        raise InvalidInput({"citizen_id": "must be a 12-digit CCCD number"})
+        raise InvalidInput({"citizen_id": CCCD_REQUIRED})
     return queries.scans_of_citizen(get_warehouse(), citizen_id)

@@ -12,7 +12,7 @@ NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
 VALID = {"citizen_id": "001090000001", "place_id": "CP-HN-01", "ts": "2026-11-28T15:30:00+07:00", "direction": "in"}
 
 
-def errors_for(**changes) -> dict[str, str]:
+def errors_for(**changes) -> dict:
     payload = {**VALID, **changes}
     payload = {k: v for k, v in payload.items() if v is not ...}
     with pytest.raises(InvalidInput) as caught:
@@ -70,4 +70,5 @@ def test_slightly_fast_device_clock_is_tolerated():
 def test_non_object_body_is_rejected(payload):
     with pytest.raises(InvalidInput) as caught:
         parse_scan(payload, now=NOW)
-    assert caught.value.errors == {"body": "expected a JSON object"}
+    assert caught.value.messages("en") == {"body": "expected a JSON object"}
+    assert caught.value.messages("vi") == {"body": "cần một đối tượng JSON"}

@@ -8,9 +8,13 @@ from tests.conftest import random_cccd
 from warehouse.writer import write_scans
 
 
-def test_malformed_scan_gets_field_level_400(client):
-    response = client.post("/api/v1/scans", json={"citizen_id": "abc", "place_id": "P1", "direction": "in"})
+def test_malformed_scan_gets_field_level_400_in_vietnamese_first(client):
+    scan = {"citizen_id": "abc", "place_id": "P1", "direction": "in"}
+    response = client.post("/api/v1/scans", json=scan)
     assert response.status_code == 400
+    assert response.json["errors"]["citizen_id"] == "phải là số CCCD gồm 12 chữ số"
+
+    response = client.post("/api/v1/scans", json=scan, headers={"Accept-Language": "en-US,en;q=0.9"})
     assert response.json["errors"] == {
         "citizen_id": "must be a 12-digit CCCD number",
         "ts": "must be an ISO 8601 time with a UTC offset, e.g. 2026-11-28T08:00:00+07:00",
@@ -18,7 +22,7 @@ def test_malformed_scan_gets_field_level_400(client):
 
 
 def test_non_json_body_gets_400(client):
-    response = client.post("/api/v1/scans", data=b"\xff\xfe garbage", content_type="application/json")
+    response = client.post("/api/v1/scans?lang=en", data=b"\xff\xfe garbage", content_type="application/json")
     assert response.status_code == 400
     assert response.json["errors"] == {"body": "expected a JSON object"}
 
@@ -52,7 +56,7 @@ def test_citizen_scans_are_read_from_the_warehouse(client, warehouse):
 
 
 def test_citizen_scans_reject_a_malformed_id(client):
-    response = client.get("/api/v1/citizens/12ab/scans")
+    response = client.get("/api/v1/citizens/12ab/scans?lang=en")
     assert response.status_code == 400
     assert response.json["errors"] == {"citizen_id": "must be a 12-digit CCCD number"}
 
