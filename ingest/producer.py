@@ -31,12 +31,40 @@ class EventPublisher:
 
     def publish(self, topic: str, key: str, event: faust.Record) -> None:
         """Publish ``event`` keyed by ``key``; raise :class:`BrokerUnavailable` unless acknowledged."""
+        [error] = self.publish_many([(topic, key, event.dumps())])
+        if error is not None:
+            raise BrokerUnavailable(f"Kafka did not acknowledge the event: {error}") from error
+
+    def publish_many(self, messages: list[tuple[str, str, bytes]]) -> list[Exception | None]:
+        """Send (topic, key, payload) messages together; per message, None once acknowledged or the error.
+
+        Raises :class:`BrokerUnavailable` only when no producer can be made at all.
+        """
         try:
-            future = self._get_producer().send(topic, key=key.encode(), value=event.dumps())
-            future.get(timeout=self._send_timeout)
+            producer = self._get_producer()
         except KafkaError as exc:
-            log.warning("publishing to %s failed: %r", topic, exc)
-            raise BrokerUnavailable(f"Kafka did not acknowledge the event: {exc}") from exc
+            log.warning("no Kafka producer: %r", exc)
+            raise BrokerUnavailable(f"Kafka is unreachable: {exc}") from exc
+        futures = []
+        for topic, key, payload in messages:
+            try:
+                futures.append(producer.send(topic, key=key.encode(), value=payload))
+            except KafkaError as exc:
+                futures.append(exc)
+        results: list[Exception | None] = []
+        for future in futures:
+            if isinstance(future, Exception):
+                results.append(future)
+                continue
+            try:
+                future.get(timeout=self._send_timeout)
+                results.append(None)
+            except KafkaError as exc:
+                results.append(exc)
+        failed = [error for error in results if error is not None]
+        if failed:
+            log.warning("%d of %d messages not acknowledged: %r", len(failed), len(results), failed[0])
+        return results
 
     def close(self) -> None:
         with self._lock:

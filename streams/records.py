@@ -31,13 +31,33 @@ class ScanEvent(Event, namespace="truyvet.scan.v1"):
 
 
 class DeclarationEvent(Event, namespace="truyvet.declaration.v1"):
-    """A submitted health declaration; ``verification`` is the registry check's outcome."""
+    """A submitted health declaration; ``verification`` is the registry check's outcome.
+
+    ``citizen_id`` is the CCCD when known, else the number as entered (a CMND alias).
+    """
 
     event_id: str
     declaration_id: str
     citizen_id: str
     declared_at: datetime
     verification: str
+    mismatched_fields: list[str]
+    symptoms: list[str]
+    contact_with_case: bool
+    visited_outbreak_area: bool
+
+
+class CitizenRecord(Event, namespace="truyvet.citizen.v1"):
+    """The registry's current entry for a person (compacted topic: the latest per id wins)."""
+
+    event_id: str
+    citizen_id: str
+    cmnd: str | None
+    full_name: str
+    date_of_birth: str  # YYYY-MM-DD: Faust's isodates would turn a date into a datetime
+    sex: str
+    province_code: int
+    ward_code: int
 
 
 class DeadLetter(Event, namespace="truyvet.deadletter.v1"):

@@ -22,6 +22,8 @@ SYSTEM_KAFKA_PORT = 39092
 SYSTEM_WEB_PORT = 35000
 SPARE_KAFKA_PORT = 39192
 STARTUP_TIMEOUT = 120
+# Two keys, oldest first, as after a rotation; tokens are signed with the second.
+QR_TEST_KEYS = "old:" + "A" * 43 + ",new:" + "B" * 43
 TRUYVET = str(Path(sys.executable).with_name("truyvet"))
 
 
@@ -125,6 +127,8 @@ def make_app(warehouse, warehouse_url, tmp_path):
             "CLICKHOUSE_URL": warehouse_url,
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.db'}",
             "KAFKA_BOOTSTRAP": "127.0.0.1:1",
+            "DATA_DIR": str(tmp_path),
+            "QR_SIGNING_KEYS": QR_TEST_KEYS,
             **overrides,
         }
         app = create_app(config)

@@ -27,6 +27,9 @@ class Settings:
     clickhouse_url: str
     database_url: str
     secret_key: str
+    # "kid:seed[,kid:seed...]", oldest first; unset: a development key kept in the data dir.
+    qr_signing_keys: str | None = None
+    qr_token_ttl_hours: int = 72
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -39,6 +42,8 @@ class Settings:
             database_url=env.get(f"{PREFIX}DATABASE_URL", f"sqlite:///{data_dir / 'truyvet.db'}"),
             # A random key keeps a developer's machine safe; production sets it (compose does).
             secret_key=env.get(f"{PREFIX}SECRET_KEY") or secrets.token_urlsafe(32),
+            qr_signing_keys=env.get(f"{PREFIX}QR_SIGNING_KEYS") or None,
+            qr_token_ttl_hours=_positive_int(env, f"{PREFIX}QR_TOKEN_TTL_HOURS", 72),
         )
         settings.validate()
         return settings
@@ -56,3 +61,12 @@ class Settings:
     @property
     def kafka_servers(self) -> list[str]:
         return [server.strip() for server in self.kafka_bootstrap.split(",") if server.strip()]
+
+
+def _positive_int(env, name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) == 0:
+        raise SettingsError(f"{name} must be a positive whole number, got {raw!r}")
+    return int(raw)

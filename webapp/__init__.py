@@ -20,17 +20,31 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
         CLICKHOUSE_URL=settings.clickhouse_url,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
+        DATA_DIR=str(settings.data_dir),
+        QR_SIGNING_KEYS=settings.qr_signing_keys,
+        QR_TOKEN_TTL_HOURS=settings.qr_token_ttl_hours,
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
-        JSON_SORT_KEYS=False,
+        # A household declaring for several people, a shared office connection: generous per
+        # address, strict per ID number. Memory storage is per process; set a shared store
+        # (e.g. redis://) with RATELIMIT_STORAGE_URI when several processes serve.
+        DECLARATION_RATE_PER_IP="60/minute",
+        DECLARATION_RATE_PER_ID="10/hour",
+        RATELIMIT_STORAGE_URI="memory://",
+        RATELIMIT_HEADERS_ENABLED=True,
+        # Off only to measure the web stack without Kafka (bench/) and in tests that relay by hand.
+        OUTBOX_RELAY=True,
     )
     if config:
         app.config.from_mapping(config)
 
-    from webapp import checkpoint, errors, extensions, official, ops
+    from webapp import checkpoint, citizen, errors, extensions, official, ops, outbox, qr
 
     extensions.init_app(app)
+    outbox.init_app(app)
+    qr.init_app(app)
     errors.init_app(app)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(citizen.bp)
     app.register_blueprint(checkpoint.bp)
     app.register_blueprint(official.bp)
     return app

@@ -7,6 +7,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ingest.errors import BrokerUnavailable, InvalidInput
+from webapp.declarations import IdempotencyConflict
 from webapp.i18n import current_language
 from warehouse.errors import WarehouseError
 
@@ -17,6 +18,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(InvalidInput, _invalid_input)
     app.register_error_handler(BrokerUnavailable, _broker_unavailable)
     app.register_error_handler(WarehouseError, _warehouse_unavailable)
+    app.register_error_handler(IdempotencyConflict, _idempotency_conflict)
     app.register_error_handler(HTTPException, _http_error)
 
 
@@ -35,6 +37,10 @@ def _broker_unavailable(error: BrokerUnavailable):
 def _warehouse_unavailable(error: WarehouseError):
     log.error("warehouse error: %s", error)
     return jsonify(error="The movement warehouse is unavailable. Please retry shortly."), 503
+
+
+def _idempotency_conflict(error: IdempotencyConflict):
+    return jsonify(error=str(error)), 409
 
 
 def _http_error(error: HTTPException):

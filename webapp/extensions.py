@@ -4,6 +4,8 @@ from __future__ import annotations
 from clickhouse_connect.driver.client import Client
 from flask import Flask, current_app
 from flask_sqlalchemy import SQLAlchemy
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_wtf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
@@ -17,11 +19,13 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 csrf = CSRFProtect()
+limiter = Limiter(get_remote_address)
 
 
 def init_app(app: Flask) -> None:
     db.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
     app.extensions["truyvet.publisher"] = EventPublisher(
         [server.strip() for server in app.config["KAFKA_BOOTSTRAP"].split(",") if server.strip()]
     )
