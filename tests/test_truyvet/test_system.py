@@ -13,6 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams import topics
 from tests.conftest import SYSTEM_WEB_PORT, TRUYVET, random_cccd, system_env
+from tests.factories import declaration
 
 pytestmark = pytest.mark.broker
 
@@ -142,3 +143,20 @@ def test_kafka_status_command_reports_the_running_broker(system):
     )
     assert result.returncode == 0
     assert f"running (pid {system['broker'].status().pid})" in result.stdout
+
+
+def test_a_declaration_is_relayed_to_kafka_by_the_running_system(system):
+    response = requests.post(f"{system['url']}/api/v1/declarations", json=declaration(), timeout=30)
+    assert response.status_code == 201
+    declaration_id = response.json()["declaration_id"]
+
+    consumer = KafkaConsumer(
+        topics.DECLARATIONS, bootstrap_servers=system["broker"].bootstrap,
+        auto_offset_reset="earliest", consumer_timeout_ms=20000,
+    )
+    found = next(
+        (json.loads(message.value) for message in consumer if declaration_id.encode() in message.value), None
+    )
+    consumer.close()
+    assert found is not None, "the declaration never reached Kafka"
+    assert found["verification"] == "unknown"
