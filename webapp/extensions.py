@@ -7,6 +7,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf import CSRFProtect
+from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase
 
 from ingest.producer import EventPublisher
@@ -23,12 +24,27 @@ limiter = Limiter(get_remote_address)
 
 
 def init_app(app: Flask) -> None:
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # `truyvet run`, `truyvet seed` and gunicorn workers may write at once: wait for the
+        # lock instead of failing, and let readers go on while one writes.
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("connect_args", {"timeout": 30})
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", _sqlite_pragmas)
     csrf.init_app(app)
     limiter.init_app(app)
     app.extensions["truyvet.publisher"] = EventPublisher(
         [server.strip() for server in app.config["KAFKA_BOOTSTRAP"].split(",") if server.strip()]
     )
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # synchronous stays FULL: an acknowledged declaration must survive a power cut too.
+    cursor.close()
 
 
 def get_publisher() -> EventPublisher:
