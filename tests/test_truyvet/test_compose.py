@@ -12,7 +12,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = Path(compose.__file__).parent / "docker-compose"  # the Go binary; the wrapper drops exit codes
-SECRETS = {"TRUYVET_SECRET_KEY": "s3cret", "POSTGRES_PASSWORD": "pg-pass", "CLICKHOUSE_PASSWORD": "ch-pass"}
+SECRETS = {
+    "TRUYVET_SECRET_KEY": "s3cret",
+    "TRUYVET_QR_SIGNING_KEYS": "k1:" + "A" * 43,
+    "POSTGRES_PASSWORD": "pg-pass",
+    "CLICKHOUSE_PASSWORD": "ch-pass",
+}
 
 
 def compose_config(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -42,6 +47,7 @@ def test_app_containers_share_one_set_of_settings(config):
     assert env["TRUYVET_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert env["TRUYVET_CLICKHOUSE_URL"] == "http://truyvet:ch-pass@clickhouse:8123/truyvet"
     assert env["TRUYVET_DATABASE_URL"].startswith("postgresql+psycopg://truyvet:pg-pass@postgres:5432/")
+    assert env["TRUYVET_QR_SIGNING_KEYS"] == "k1:" + "A" * 43
 
 
 def test_web_and_worker_wait_for_the_migration_job(config):
@@ -64,4 +70,4 @@ def test_real_images_for_the_infrastructure(config):
 def test_missing_secrets_are_refused_by_name():
     result = compose_config({}, "-q")
     assert result.returncode != 0
-    assert re.search(r"set (TRUYVET_SECRET_KEY|POSTGRES_PASSWORD|CLICKHOUSE_PASSWORD)", result.stderr)
+    assert re.search(r"set (TRUYVET_SECRET_KEY|TRUYVET_QR_SIGNING_KEYS|POSTGRES_PASSWORD|CLICKHOUSE_PASSWORD)", result.stderr)
