@@ -138,6 +138,18 @@ def seed(count: int, seed: int | None) -> None:
         click.echo(f"kafka: published to {CITIZENS}")
 
 
+@main.command("qr-key")
+def qr_key() -> None:
+    """Print a new personal-QR signing key ("kid:seed") for TRUYVET_QR_SIGNING_KEYS.
+
+    To rotate, append it to the setting (newest last); drop the oldest once its tokens expired.
+    """
+    from ingest.qrtoken import SigningKey
+
+    key = SigningKey.generate()
+    click.echo(f"{key.kid}:{key.export_seed()}")
+
+
 @main.command()
 def worker() -> None:
     """Run the Faust stream worker (production: one per container)."""

@@ -39,3 +39,20 @@ def test_a_local_broker_only_serves_loopback(tmp_path):
     assert LocalBroker.for_bootstrap(tmp_path, "127.0.0.1:19092").port == 19092
     with pytest.raises(BrokerError, match="127.0.0.1"):
         LocalBroker.for_bootstrap(tmp_path, "kafka:9092")
+
+
+def test_qr_key_command_prints_a_usable_signing_key():
+    import subprocess
+
+    from ingest.qrtoken import Signer, new_subject_ref, verify
+    from tests.conftest import TRUYVET
+
+    printed = subprocess.run([TRUYVET, "qr-key"], capture_output=True, text=True, check=True).stdout.strip()
+    signer = Signer.from_setting(printed)
+    assert verify(signer.issue(new_subject_ref()), signer.public_keys()).kid == printed.split(":")[0]
+
+
+def test_token_lifetime_must_be_a_positive_number():
+    with pytest.raises(SettingsError, match="TRUYVET_QR_TOKEN_TTL_HOURS"):
+        Settings.from_env({"TRUYVET_QR_TOKEN_TTL_HOURS": "0"})
+    assert Settings.from_env({"TRUYVET_QR_TOKEN_TTL_HOURS": "24"}).qr_token_ttl_hours == 24
