@@ -18,9 +18,14 @@ import requests
 
 from truyvet.broker import LocalBroker
 
-SYSTEM_KAFKA_PORT = 39092
-SYSTEM_WEB_PORT = 35000
-SPARE_KAFKA_PORT = 39192
+# Two test runs on one machine (two checkouts, a developer and CI) set different offsets.
+PORT_OFFSET = int(os.environ.get("TRUYVET_TEST_PORT_OFFSET", "0"))
+SYSTEM_KAFKA_PORT = 39092 + PORT_OFFSET
+SYSTEM_WEB_PORT = 35000 + PORT_OFFSET
+SPARE_KAFKA_PORT = 39192 + PORT_OFFSET
+OUTAGE_KAFKA_PORT = 39392 + PORT_OFFSET
+LIFECYCLE_KAFKA_PORT = 39292 + PORT_OFFSET
+LIFECYCLE_WEB_PORT = 35100 + PORT_OFFSET
 STARTUP_TIMEOUT = 120
 # Two keys, oldest first, as after a rotation; tokens are signed with the second.
 QR_TEST_KEYS = "old:" + "A" * 43 + ",new:" + "B" * 43

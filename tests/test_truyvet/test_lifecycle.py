@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SPARE_KAFKA_PORT, TRUYVET, random_cccd, start_system, stop_system, system_env
+from tests.conftest import (
+    LIFECYCLE_KAFKA_PORT,
+    LIFECYCLE_WEB_PORT,
+    SPARE_KAFKA_PORT,
+    TRUYVET,
+    random_cccd,
+    start_system,
+    stop_system,
+    system_env,
+)
 from truyvet.broker import LocalBroker
 
 pytestmark = pytest.mark.broker
@@ -52,7 +61,7 @@ def test_scan_api_answers_503_while_the_broker_is_down(make_app, tmp_path):
 
 
 def test_run_stops_broker_and_worker_on_sigterm(tmp_path):
-    kafka_port, web_port = 39292, 35100
+    kafka_port, web_port = LIFECYCLE_KAFKA_PORT, LIFECYCLE_WEB_PORT
     process = start_system(tmp_path / "data", kafka_port, web_port)
     broker = LocalBroker.for_bootstrap(tmp_path / "data" / "kafka", f"127.0.0.1:{kafka_port}")
     broker_pid = broker.status().pid

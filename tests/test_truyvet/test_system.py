@@ -160,3 +160,31 @@ def test_a_declaration_is_relayed_to_kafka_by_the_running_system(system):
     consumer.close()
     assert found is not None, "the declaration never reached Kafka"
     assert found["verification"] == "unknown"
+
+
+def test_seeded_registry_reaches_kafka_and_verifies_declarations(system):
+    import sqlite3
+
+    result = subprocess.run(
+        [TRUYVET, "seed", "--citizens", "25", "--seed", "2026"],
+        env=system_env(system["data_dir"], system["broker"].port),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "registry: 25 citizens added" in result.stdout
+    assert "kafka: published to truyvet.citizens.v1" in result.stdout
+
+    with sqlite3.connect(system["data_dir"] / "truyvet.db") as registry:
+        citizen_id, name, born, sex = registry.execute(
+            "SELECT citizen_id, full_name, date_of_birth, sex FROM citizens ORDER BY citizen_id LIMIT 1"
+        ).fetchone()
+    response = requests.post(f"{system['url']}/api/v1/declarations", timeout=30, json=declaration(
+        citizen_id=citizen_id, full_name=name, date_of_birth=born, sex=sex,
+    ))
+    assert response.json()["verification"] == "verified"
+
+    consumer = KafkaConsumer(topics.CITIZENS, bootstrap_servers=system["broker"].bootstrap,
+                             auto_offset_reset="earliest", consumer_timeout_ms=10000)
+    keys = {message.key.decode() for message in consumer}
+    consumer.close()
+    assert citizen_id in keys

@@ -8,13 +8,12 @@ from ingest.errors import BrokerUnavailable
 from streams import topics
 from streams.records import DeclarationEvent
 from streams.topics import ensure_topics
+from tests.conftest import OUTAGE_KAFKA_PORT
 from tests.factories import child, declaration
 from truyvet.broker import LocalBroker
 from webapp.outbox import pending_count, relay_pending
 
 pytestmark = pytest.mark.broker
-
-OUTAGE_KAFKA_PORT = 39392
 
 
 def read_declarations(bootstrap: str) -> list[DeclarationEvent]:
