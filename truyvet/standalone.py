@@ -75,6 +75,7 @@ def run(settings: Settings, host: str, port: int, echo=print) -> None:
             echo("Stopping truyvet ...")
             if server is not None:
                 server.shutdown()
+                server.app.extensions["truyvet.outbox"].stop()
                 server.app.extensions["truyvet.publisher"].close()
             close_all()
             if owns_broker:

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from ingest.producer import check_broker
 from warehouse.client import ping
+from webapp import outbox
 from webapp.extensions import db, get_publisher, get_warehouse
 
 bp = Blueprint("ops", __name__)
@@ -21,7 +22,11 @@ def healthz():
         "database": _state(lambda: db.session.execute(text("SELECT 1"))),
     }
     healthy = all(state == "ok" for state in checks.values())
-    return {"status": "ok" if healthy else "degraded", **checks}, 200 if healthy else 503
+    body = {"status": "ok" if healthy else "degraded", **checks}
+    if checks["database"] == "ok":
+        # Events accepted but not yet in Kafka: growing while Kafka is down, drained after.
+        body["outbox_pending"] = outbox.pending_count()
+    return body, 200 if healthy else 503
 
 
 def _state(check: Callable[[], object]) -> str:

@@ -58,6 +58,7 @@ def test_scan_api_answers_503_while_the_broker_is_down(make_app, tmp_path):
     assert health.status_code == 503
     assert health.json["kafka"] != "ok"
     assert (health.json["warehouse"], health.json["database"]) == ("ok", "ok")
+    assert health.json["outbox_pending"] == 0  # scans are not buffered: the API said 503
 
 
 def test_run_stops_broker_and_worker_on_sigterm(tmp_path):
