@@ -33,6 +33,8 @@ def test_declarations_taken_while_kafka_is_down_are_delivered_once_later(make_ap
     response = client.post("/api/v1/declarations", json=declaration(dependants=[child()]))
     assert response.status_code == 201
     assert response.json["qr_token"]
+    health = client.get("/healthz")
+    assert (health.status_code, health.json["outbox_pending"]) == (503, 2)
     with app.app_context():
         assert pending_count() == 2
         with pytest.raises(BrokerUnavailable):
