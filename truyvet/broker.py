@@ -217,7 +217,7 @@ class LocalBroker:
     def _format_storage_once(self) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = _cluster_id()
         command = self._java(
             STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(self.home / "server.properties"),
             heap="256m",
@@ -250,6 +250,18 @@ class LocalBroker:
         # A recycled pid belongs to someone else: only a JVM running our config is ours.
         ours = BROKER_MAIN.encode() in cmdline and str(self.home / "server.properties").encode() in cmdline
         return pid if ours else None
+
+
+def _cluster_id() -> str:
+    """A random cluster id as Kafka writes them: 16 bytes, base64url without padding.
+
+    Like Kafka's own Uuid.randomUuid, never one starting with "-", which the storage tool's
+    argument parser would take for an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _answers_metadata(bootstrap: str) -> bool:

@@ -1,7 +1,6 @@
 """Settings come from TRUYVET_* variables and fail fast with the variable's name."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -56,3 +55,10 @@ def test_token_lifetime_must_be_a_positive_number():
     with pytest.raises(SettingsError, match="TRUYVET_QR_TOKEN_TTL_HOURS"):
         Settings.from_env({"TRUYVET_QR_TOKEN_TTL_HOURS": "0"})
     assert Settings.from_env({"TRUYVET_QR_TOKEN_TTL_HOURS": "24"}).qr_token_ttl_hours == 24
+
+
+def test_cluster_ids_never_look_like_an_option():
+    from truyvet.broker import _cluster_id
+
+    ids = [_cluster_id() for _ in range(2000)]
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
