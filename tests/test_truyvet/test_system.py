@@ -81,7 +81,7 @@ def test_same_event_id_twice_is_stored_once(system):
     # Same key, same partition: once this later scan is stored, both copies were processed.
     later = post_scan(system, citizen_id=citizen).json()["event_id"]
 
-    scans = wait_for_scans(system, citizen, 2)
+    wait_for_scans(system, citizen, 2)
     time.sleep(1)
     assert sorted(s["event_id"] for s in scans_of(system, citizen)) == sorted([event_id, later])
 
