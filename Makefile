@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 KAFKA_JARS := .cache/kafka/libs/.pom.md5
 
-.PHONY: setup run test clean
+.PHONY: setup run test clean browser
 
 setup: $(INSTALLED) $(KAFKA_JARS)
 
@@ -22,7 +22,13 @@ $(KAFKA_JARS): kafka/pom.xml $(INSTALLED)
 run: setup
 	$(BIN)/truyvet run
 
-test: setup
+# Debian's headless Chromium for the browser tests; Playwright drives it and downloads no browser.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium)
+
+test: setup browser
 	$(BIN)/pytest
 
 clean:

@@ -203,15 +203,25 @@ def _identity_message(problems) -> Message:
     )
 
 
+def normalize_phone(value: str) -> str:
+    """A phone number as declarations store it: digits only, +84 written as a leading 0.
+
+    >>> normalize_phone("+84 912.345.678"), normalize_phone("(024) 3825-1234")
+    ('0912345678', '02438251234')
+    """
+    digits = re.sub(r"[\s.\-()]", "", value)
+    if digits.startswith("+84"):
+        return "0" + digits[3:]
+    if digits.startswith("84") and len(digits) == 11:
+        return "0" + digits[2:]
+    return digits
+
+
 def _phone(value: Any, errors: _Errors) -> str:
     if not value:
         errors.add("phone", REQUIRED)
         return ""
-    digits = re.sub(r"[\s.\-()]", "", str(value))
-    if digits.startswith("+84"):
-        digits = "0" + digits[3:]
-    elif digits.startswith("84") and len(digits) == 11:
-        digits = "0" + digits[2:]
+    digits = normalize_phone(str(value))
     if not _PHONE.match(digits):
         errors.add("phone", Message(
             "must be a Vietnamese phone number, e.g. 0912345678",

@@ -37,9 +37,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
 
-    from webapp import checkpoint, citizen, errors, extensions, official, ops, outbox, qr
+    from webapp import checkpoint, citizen, errors, extensions, i18n, official, ops, outbox, qr
 
     extensions.init_app(app)
+    i18n.init_app(app)
     outbox.init_app(app)
     qr.init_app(app)
     errors.init_app(app)

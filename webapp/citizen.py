@@ -1,13 +1,44 @@
-"""Citizens: health declarations, their personal QR codes, and the public keys that verify them."""
+"""Citizens: health declarations (form and API), their personal QR codes, and the keys that verify them."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from datetime import datetime, timezone
+from typing import Any
 
+from flask import (Blueprint, Response, current_app, jsonify, redirect, render_template, request,
+                   url_for)
+from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge, TooManyRequests
+
+from ingest.cardqr import parse_card_qr
+from ingest.errors import InvalidCardQr, InvalidInput, Message
+from ingest.identity import VIETNAM_TIME
 from ingest.qrtoken import KEY_DOCUMENT_PATH, public_key_document
+from ingest.units import province_name, wards
 from webapp import declarations, qr
+from webapp.cardscan import (NO_PHOTO, PHOTO_TOO_LARGE, UnreadablePhoto, card_json, card_problem,
+                             read_card_photo)
+from webapp.declarations import IdempotencyConflict
 from webapp.extensions import csrf, limiter
+from webapp.forms import (LABELS, MAX_DEPENDANTS, RELATION_LABELS, CardPhotoForm, DeclarationForm,
+                          LookupForm)
+from webapp.i18n import t
+from webapp.models import Declaration, as_utc
 
 bp = Blueprint("citizen", __name__, template_folder="templates")
+
+MAX_PHOTO_BYTES = 12 * 1024 * 1024  # a full-resolution phone photo; every other body stays small
+MAX_CARD_QR_CHARS = 1000
+ALREADY_SENT = Message(
+    "This form was already sent with different answers. Your changes are kept below: "
+    "send again to make a new declaration.",
+    "Tờ khai này đã được gửi trước đó với nội dung khác. Thông tin bạn vừa sửa vẫn được giữ "
+    "bên dưới: bấm Gửi tờ khai để gửi thành tờ khai mới.",
+)
+SESSION_EXPIRED = Message(
+    "The page had expired, so nothing was sent. Your answers are kept: please send again.",
+    "Trang đã hết hạn nên chưa có gì được gửi. Thông tin bạn nhập vẫn được giữ: vui lòng gửi lại.",
+)
 
 
 def declaration_rate_per_ip() -> str:
@@ -25,10 +56,15 @@ def declared_id_number() -> str:
     return f"id:{str(number).strip()[:20]}" if number else f"ip:{request.remote_addr}"
 
 
+def _declaration_limits(view):
+    """The API and the form share their counters: declaring is limited, not one way of doing it."""
+    view = limiter.shared_limit(declaration_rate_per_id, "declare-per-id", key_func=declared_id_number)(view)
+    return limiter.shared_limit(declaration_rate_per_ip, "declare-per-ip")(view)
+
+
 @bp.post("/api/v1/declarations")
 @csrf.exempt  # no cookies are involved: a JSON client cannot be tricked by another site's form
-@limiter.limit(declaration_rate_per_ip)
-@limiter.limit(declaration_rate_per_id, key_func=declared_id_number)
+@_declaration_limits
 def api_declare():
     issued, replayed = declarations.submit(
         request.get_json(silent=True), request.headers.get("Idempotency-Key")
@@ -37,6 +73,112 @@ def api_declare():
     body["dependants"] = [person.as_json() for person in issued[1:]]
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return body, 201, headers
+
+
+@bp.get("/khai-bao")
+def declare_form():
+    return _declaration_page(DeclarationForm())
+
+
+@bp.post("/khai-bao")
+@_declaration_limits
+def declare():
+    """Turn the form into the API payload and submit it; on errors, show them all at once."""
+    form = DeclarationForm()
+    if "reload_wards" in request.form:  # without JavaScript: the province was chosen, list its wards
+        return _declaration_page(form)
+    payload, rows = form.to_payload()
+    try:
+        issued, _ = declarations.submit(payload, form.idempotency_key.data or None)
+    except InvalidInput as error:
+        form.show_errors(error, rows)
+        if "idempotency_key" in error.errors:  # a mangled hidden field: give the page a good one
+            form.renew_idempotency_key()
+        return _declaration_page(form), 422
+    except IdempotencyConflict:
+        # Back, edit, send: the old key belongs to the first declaration; this is a new one.
+        form.renew_idempotency_key()
+        return _declaration_page(form, notice=t(ALREADY_SENT)), 409
+    return redirect(url_for(".declaration", declaration_id=issued[0].declaration.id), 303)
+
+
+@bp.post("/khai-bao/quet-the")
+@csrf.exempt  # checked below, once the body limit is raised for a photo
+def scan_card_photo():
+    """Read the QR code in a photo of the CCCD card, then show the form filled in from it."""
+    request.max_content_length = MAX_PHOTO_BYTES
+    try:
+        if current_app.config.get("WTF_CSRF_ENABLED", True):
+            csrf.protect()
+        photo = request.files.get("photo")
+    except RequestEntityTooLarge:
+        return _declaration_page(DeclarationForm(formdata=None), card_error=t(PHOTO_TOO_LARGE)), 413
+    form = DeclarationForm(formdata=None)
+    if photo is None or not photo.filename:
+        return _declaration_page(form, card_error=t(NO_PHOTO)), 400
+    try:
+        form.prefill(read_card_photo(photo.stream))
+    except UnreadablePhoto as problem:
+        return _declaration_page(form, card_error=t(problem.message)), problem.status
+    except InvalidCardQr as problem:
+        return _declaration_page(form, card_error=card_problem(problem)), 422
+    return _declaration_page(form, notice=t(
+        "Filled in from your card. Please check, then complete the rest of the form.",
+        "Đã điền thông tin từ thẻ CCCD. Vui lòng kiểm tra lại và khai tiếp các mục còn lại."))
+
+
+@bp.post("/api/v1/card-qr")
+@csrf.exempt  # JSON only, and it changes nothing: it reads the text a camera scan gave
+def api_card_qr():
+    """Read the text of a CCCD card QR (decoded by the browser's camera) into form fields."""
+    body = request.get_json(silent=True)
+    text = body.get("payload") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_CARD_QR_CHARS:
+        raise InvalidInput({"payload": Message(
+            f"must be the text of a card QR code (at most {MAX_CARD_QR_CHARS} characters)",
+            f"phải là nội dung mã QR trên thẻ (tối đa {MAX_CARD_QR_CHARS} ký tự)")})
+    try:
+        return card_json(parse_card_qr(text))
+    except InvalidCardQr as problem:
+        return {"error": card_problem(problem), "reason": problem.reason}, 422
+
+
+@bp.get("/khai-bao/<declaration_id>")
+def declaration(declaration_id: str):
+    """What a citizen gets: the verification outcome and a QR code for each person declared."""
+    try:
+        main = declarations.get(declaration_id)
+    except NotFound:
+        return _message_page(404, t("Declaration not found", "Không tìm thấy tờ khai"), t(
+            "Check the address, or look your declarations up by ID number and phone.",
+            "Vui lòng kiểm tra lại đường dẫn, hoặc tra cứu tờ khai bằng số giấy tờ và số điện thoại."))
+    people = [main, *declarations.dependants_of(main)]
+    return render_template("citizen/result.html", people=[_qr_card(person) for person in people])
+
+
+@bp.route("/tra-cuu", methods=["GET", "POST"])
+@limiter.limit(declaration_rate_per_ip, methods=["POST"])  # slows guessing phone numbers for an ID
+def lookup():
+    """"My declarations": the latest QR code and the history, for an ID number and phone."""
+    form = LookupForm()
+    found: list[Declaration] | None = None
+    if request.method == "POST" and form.require_both():
+        found = declarations.lookup(*form.criteria())
+    # The same answer whether or not the ID number exists: it says nothing about anyone.
+    return render_template("citizen/lookup.html", form=form, found=found,
+                           latest=_qr_card(found[0]) if found else None,
+                           history=[_history_row(d) for d in found or []])
+
+
+@bp.get("/api/v1/units/provinces/<int:province_code>/wards")
+def api_wards(province_code: int):
+    """The wards and communes of one of the 34 provinces, for the residence dropdown."""
+    name = province_name(province_code)
+    if name is None:
+        raise NotFound(f"no province {province_code} among the 34 current provinces")
+    body = {"province": {"code": province_code, "name": name},
+            "wards": [{"code": code, "name": ward} for code, ward in wards(province_code)]}
+    return body, 200, {"Cache-Control": "public, max-age=86400"}
 
 
 @bp.get("/khai-bao/<declaration_id>/qr.svg")
@@ -60,3 +202,70 @@ def qr_keys():
     """The public keys that verify personal QR tokens offline (JWK Set, with key ids)."""
     document = public_key_document(qr.get_signer().public_keys())
     return document, 200, {"Cache-Control": "public, max-age=300"}
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_failed(error: CSRFError):
+    """An expired or missing token: keep what was typed, ask to send again, record nothing."""
+    if request.endpoint == "citizen.declare":
+        # Nothing was stored, so the same idempotency key still guards against a double tap.
+        return _declaration_page(DeclarationForm(), notice=t(SESSION_EXPIRED)), 400
+    if request.endpoint == "citizen.lookup":
+        return render_template("citizen/lookup.html", form=LookupForm(), found=None, latest=None,
+                               history=[], notice=t(SESSION_EXPIRED)), 400
+    if request.endpoint == "citizen.scan_card_photo":
+        return _declaration_page(DeclarationForm(formdata=None), card_error=t(SESSION_EXPIRED)), 400
+    return _api_or_page(error)
+
+
+@bp.errorhandler(TooManyRequests)
+def _too_many(error: HTTPException):
+    if request.path.startswith("/api/"):
+        return _api_or_page(error)
+    return _message_page(429, t("Too many attempts", "Quá nhiều lượt gửi"), t(
+        "Please wait a few minutes, then try again.", "Vui lòng chờ vài phút rồi thử lại."))
+
+
+def _api_or_page(error: HTTPException):
+    # Blueprint handlers shadow the app's, so keep its rule: JSON for the API, a page for people.
+    if request.path.startswith("/api/"):
+        return jsonify(error=error.description), error.code
+    return _message_page(error.code or 400, t("Something went wrong", "Đã có lỗi xảy ra"),
+                         str(error.description))
+
+
+def _declaration_page(form: DeclarationForm, **context: Any) -> str:
+    return render_template(
+        "citizen/declare.html", form=form, labels=LABELS, card_form=CardPhotoForm(formdata=None),
+        max_dependants=MAX_DEPENDANTS, **context)
+
+
+def _message_page(status: int, title: str, text: str) -> tuple[str, int]:
+    return render_template("citizen/message.html", title=title, text=text), status
+
+
+def _qr_card(person: Declaration) -> dict[str, Any]:
+    """One person's result: who, how the registry check went, their QR code and its expiry."""
+    expires = as_utc(person.qr_expires_at)
+    return {
+        "declaration_id": person.id,
+        "full_name": person.full_name,
+        "id_hint": "•" * (len(person.id_number) - 4) + person.id_number[-4:],
+        "relation": t(RELATION_LABELS[person.relation]) if person.relation in RELATION_LABELS else None,
+        "verification": person.verification,
+        "mismatched": [t(LABELS.get(field, Message(field, field))) for field in person.mismatched_fields],
+        "qr_svg": Markup(qr.svg(person.qr_token)),  # made here from our own token: safe to inline
+        "png_url": url_for(".qr_png", declaration_id=person.id),
+        "expires_at": _local_time(expires),
+        "expired": expires <= datetime.now(timezone.utc),
+    }
+
+
+def _history_row(person: Declaration) -> dict[str, Any]:
+    return {"declaration_id": person.id, "declared_at": _local_time(as_utc(person.created_at)),
+            "full_name": person.full_name, "verification": person.verification}
+
+
+def _local_time(moment: datetime) -> str:
+    local = moment.astimezone(VIETNAM_TIME)
+    return f"{local:%H:%M} " + t(f"on {local:%d/%m/%Y}", f"ngày {local:%d/%m/%Y}")

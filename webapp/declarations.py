@@ -21,7 +21,7 @@ from streams import topics
 from streams.records import DeclarationEvent, new_event_id
 from webapp import outbox
 from webapp.extensions import db
-from webapp.models import Citizen, Declaration, utcnow
+from webapp.models import Citizen, Declaration, as_utc, utcnow
 from webapp.qr import get_signer
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -99,6 +99,13 @@ def get(declaration_id: str) -> Declaration:
     return db.get_or_404(Declaration, declaration_id)
 
 
+def dependants_of(main: Declaration) -> list[Declaration]:
+    """The people declared along with ``main``, in the order they were declared."""
+    return list(db.session.scalars(
+        select(Declaration).where(Declaration.declared_by_id == main.id).order_by(Declaration.position)
+    ))
+
+
 def lookup(id_number: str, phone: str) -> list[Declaration]:
     """A person's declarations, newest first, for the ID number and phone they declared with."""
     return list(db.session.scalars(
@@ -171,10 +178,7 @@ def _replay(idempotency_key: str, request_hash: str) -> list[Issued] | None:
         return None
     if first.request_hash != request_hash:
         raise IdempotencyConflict("this Idempotency-Key was already used for a different declaration")
-    dependants = db.session.scalars(
-        select(Declaration).where(Declaration.declared_by_id == first.id).order_by(Declaration.position)
-    ).all()
-    return [Issued(first)] + [Issued(d) for d in dependants]
+    return [Issued(first)] + [Issued(d) for d in dependants_of(first)]
 
 
 def _request_hash(payload: Any) -> str:
@@ -183,5 +187,4 @@ def _request_hash(payload: Any) -> str:
 
 
 def _iso(moment: datetime) -> str:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
