@@ -5,6 +5,8 @@ import asyncio
 from datetime import datetime, timezone
 from unittest import mock
 
+import pytest
+
 from streams.app import configure
 from streams.records import ScanEvent, new_event_id
 from tests.conftest import random_cccd
@@ -12,6 +14,8 @@ from truyvet.settings import Settings
 from warehouse.queries import scans_of_citizen
 
 
+# Collecting doctests imports the agents first; the sink reads only the warehouse URL we set here.
+@pytest.mark.filterwarnings("ignore::faust.exceptions.AlreadyConfiguredWarning")
 def test_sink_stores_scans_once_and_dead_letters_garbage(warehouse, warehouse_url, tmp_path):
     configure(Settings.from_env({"TRUYVET_DATA_DIR": str(tmp_path), "TRUYVET_CLICKHOUSE_URL": warehouse_url}))
     from streams.agents import sink
