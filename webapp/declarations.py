@@ -61,14 +61,10 @@ def submit(payload: Any, idempotency_key: str | None = None) -> tuple[list[Issue
     returns the first answer instead of declaring again.
     """
     request_hash = _request_hash(payload)
-    if idempotency_key is not None:
-        if not IDEMPOTENCY_KEY.match(idempotency_key):
-            raise InvalidInput({"idempotency_key": Message(
-                "must be 8-64 letters, digits, _ or -", "phải gồm 8-64 chữ cái, chữ số, _ hoặc -"
-            )})
-        replay = _replay(idempotency_key, request_hash)
-        if replay is not None:
-            return replay, True
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise InvalidInput({"idempotency_key": Message(
+            "must be 8-64 letters, digits, _ or -", "phải gồm 8-64 chữ cái, chữ số, _ hoặc -"
+        )})
     declared = parse_declaration(payload)
     now = utcnow()
     main = _declaration(declared.person, declared, now, idempotency_key=idempotency_key,
@@ -85,7 +81,8 @@ def submit(payload: Any, idempotency_key: str | None = None) -> tuple[list[Issue
     try:
         db.session.commit()
     except IntegrityError:
-        # A concurrent retry with the same key won the race: answer with its declaration.
+        # The key was used before (a retry, or a concurrent double tap that won the race): the
+        # unique index says so without a lookup on every first submission.
         db.session.rollback()
         replay = _replay(idempotency_key, request_hash) if idempotency_key else None
         if replay is None:

@@ -18,7 +18,9 @@ class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+# Rows just committed are answered from memory: re-reading each one after the commit cost a
+# SELECT per declaration (bench/declarations.py).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 csrf = CSRFProtect()
 limiter = Limiter(get_remote_address)
 

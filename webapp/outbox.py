@@ -27,6 +27,9 @@ BATCH_SIZE = 500
 CLAIM_FOR = timedelta(seconds=30)
 IDLE_WAKEUP_SECONDS = 5.0
 RETRY_AFTER_SECONDS = 2.0
+# After a wake-up, let the commits of concurrent requests join the round: one claim, one send
+# and one commit for many events instead of one each (bench/declarations.py).
+GATHER_SECONDS = 0.2
 
 
 def add(topic: str, key: str, event: faust.Record) -> None:
@@ -121,7 +124,8 @@ class OutboxRelay:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(IDLE_WAKEUP_SECONDS)
+            if self._wake.wait(IDLE_WAKEUP_SECONDS):
+                self._stop.wait(GATHER_SECONDS)
             self._wake.clear()
             with self._app.app_context():
                 self._drain()
@@ -129,7 +133,7 @@ class OutboxRelay:
     def _drain(self) -> None:
         while not self._stop.is_set():
             try:
-                if relay_pending() < 1:
+                if relay_pending() < BATCH_SIZE:  # a partial round took everything there was
                     return
             except BrokerUnavailable:
                 log.warning("outbox: Kafka unavailable; %d events wait", pending_count())
