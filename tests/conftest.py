@@ -18,14 +18,15 @@ import requests
 
 from truyvet.broker import LocalBroker
 
-# Two test runs on one machine (two checkouts, a developer and CI) set different offsets.
+# Below Linux's ephemeral range (32768-60999), so no client connection holds them. Two test
+# runs on one machine (two checkouts, a developer and CI) set different offsets.
 PORT_OFFSET = int(os.environ.get("TRUYVET_TEST_PORT_OFFSET", "0"))
-SYSTEM_KAFKA_PORT = 39092 + PORT_OFFSET
-SYSTEM_WEB_PORT = 35000 + PORT_OFFSET
-SPARE_KAFKA_PORT = 39192 + PORT_OFFSET
-OUTAGE_KAFKA_PORT = 39392 + PORT_OFFSET
-LIFECYCLE_KAFKA_PORT = 39292 + PORT_OFFSET
-LIFECYCLE_WEB_PORT = 35100 + PORT_OFFSET
+SYSTEM_KAFKA_PORT = 29092 + PORT_OFFSET
+SYSTEM_WEB_PORT = 25000 + PORT_OFFSET
+SPARE_KAFKA_PORT = 29192 + PORT_OFFSET
+OUTAGE_KAFKA_PORT = 29392 + PORT_OFFSET
+LIFECYCLE_KAFKA_PORT = 29292 + PORT_OFFSET
+LIFECYCLE_WEB_PORT = 25100 + PORT_OFFSET
 STARTUP_TIMEOUT = 120
 # Two keys, oldest first, as after a rotation; tokens are signed with the second.
 QR_TEST_KEYS = "old:" + "A" * 43 + ",new:" + "B" * 43
