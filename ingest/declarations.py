@@ -25,6 +25,7 @@ SYMPTOMS = (
 TRAVEL_MEANS = ("car", "motorbike", "bus", "train", "plane", "ship", "other")
 RELATIONS = ("child", "parent", "grandparent", "spouse", "sibling", "other")
 MAX_DEPENDANTS = 10
+MAX_VACCINATION_DOSES = 10
 MAX_AGE_YEARS = 130
 TRIP_WINDOW = (timedelta(days=14), timedelta(days=7))  # how far back / ahead a declared trip may be
 
@@ -318,8 +319,11 @@ def _flag(value: Any, field: str, errors: _Errors) -> bool:
 def _doses(value: Any, errors: _Errors) -> int:
     if value in (None, ""):
         return 0
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit() or int(value) > 10:
-        errors.add("vaccination_doses", Message("must be a number from 0 to 10", "phải là số từ 0 đến 10"))
+    whole = isinstance(value, (int, str)) and not isinstance(value, bool) and str(value).isdigit()
+    if not whole or int(value) > MAX_VACCINATION_DOSES:
+        errors.add("vaccination_doses", Message(
+            f"must be a number from 0 to {MAX_VACCINATION_DOSES}", f"phải là số từ 0 đến {MAX_VACCINATION_DOSES}"
+        ))
         return 0
     return int(value)
 

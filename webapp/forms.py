@@ -16,15 +16,14 @@ from wtforms import (BooleanField, FieldList, Form, FormField, HiddenField, Radi
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ingest.cardqr import CardQr
-from ingest.declarations import (MAX_DEPENDANTS, RELATIONS, REQUIRED, SEXES, SYMPTOMS, TRAVEL_MEANS,
-                                 normalize_phone)
+from ingest.declarations import (MAX_DEPENDANTS, MAX_VACCINATION_DOSES, RELATIONS, REQUIRED, SEXES,
+                                 SYMPTOMS, TRAVEL_MEANS, normalize_phone)
 from ingest.errors import InvalidInput, Message
 from ingest.identity import normalize_id
 from ingest.units import provinces, wards
 from webapp.i18n import current_language, t
 
 BLANK_DEPENDANT_ROWS = 3  # rows shown at first (and all there is without JavaScript)
-MAX_VACCINATION_DOSES = 10
 
 LABELS: dict[str, Message] = {
     "citizen_id": Message("Citizen ID number (CCCD, or 9-digit CMND)", "Số CCCD (hoặc số CMND 9 số)"),
