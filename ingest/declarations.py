@@ -8,14 +8,15 @@ bilingual message.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from ingest.errors import InvalidInput, Message
+from ingest.fields import (NOT_AN_OBJECT, REQUIRED, FieldErrors, normalize_name, parse_choices, parse_count,
+                           parse_date, parse_flag, parse_phone, parse_province)
 from ingest.identity import Sex, classify_id, validate_cccd, vietnam_today
-from ingest.units import province_name, ward_in_province
+from ingest.units import ward_in_province
 
 SEXES = ("male", "female")
 SYMPTOMS = (
@@ -29,13 +30,8 @@ MAX_VACCINATION_DOSES = 10
 MAX_AGE_YEARS = 130
 TRIP_WINDOW = (timedelta(days=14), timedelta(days=7))  # how far back / ahead a declared trip may be
 
-_PHONE = re.compile(r"^0(?:[35789]\d{8}|2\d{9})$")
 _NAME = re.compile(r"^[^\W\d_]+(?:[ '\-.][^\W\d_]+)*$")
 _VEHICLE = re.compile(r"^[A-Z0-9][A-Z0-9 .\-]{0,19}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-REQUIRED = Message("is required", "không được để trống")
-NOT_AN_OBJECT = Message("expected a JSON object", "cần một đối tượng JSON")
 
 
 @dataclass(frozen=True)
@@ -105,27 +101,20 @@ class DeclarationInput:
         }
 
 
-class _Errors(dict):
-    """Field errors collected while parsing; the first message for a field wins."""
-
-    def add(self, field: str, message: Message) -> None:
-        self.setdefault(field, message)
-
-
 def parse_declaration(payload: Any, today: date | None = None) -> DeclarationInput:
     """Validate a submitted declaration, reporting every bad field at once."""
     if not isinstance(payload, dict):
         raise InvalidInput({"body": NOT_AN_OBJECT})
     today = today or vietnam_today()
-    errors = _Errors()
+    errors = FieldErrors()
     person = _person(payload, "", errors, today)
-    phone = _phone(payload.get("phone"), errors)
+    phone = parse_phone(payload.get("phone"), "phone", errors)
     residence = _residence(payload, errors)
     trip = _trip(payload.get("trip"), errors, today)
-    symptoms = _choices(payload.get("symptoms"), SYMPTOMS, "symptoms", errors)
-    contact = _flag(payload.get("contact_with_case"), "contact_with_case", errors)
-    visited = _flag(payload.get("visited_outbreak_area"), "visited_outbreak_area", errors)
-    doses = _doses(payload.get("vaccination_doses"), errors)
+    symptoms = parse_choices(payload.get("symptoms"), SYMPTOMS, "symptoms", errors)
+    contact = parse_flag(payload.get("contact_with_case"), "contact_with_case", errors)
+    visited = parse_flag(payload.get("visited_outbreak_area"), "visited_outbreak_area", errors)
+    doses = parse_count(payload.get("vaccination_doses"), "vaccination_doses", MAX_VACCINATION_DOSES, errors)
     dependants = _dependants(payload.get("dependants"), errors, today, person)
     if errors:
         raise InvalidInput(dict(errors))
@@ -136,24 +125,7 @@ def parse_declaration(payload: Any, today: date | None = None) -> DeclarationInp
     )
 
 
-def parse_date(value: Any, field: str, errors: _Errors) -> date | None:
-    if value in (None, ""):
-        errors.add(field, REQUIRED)
-        return None
-    try:
-        if not isinstance(value, str) or not _DATE.match(value):
-            raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
-        errors.add(field, Message("must be a real date, YYYY-MM-DD", "phải là ngày có thật, dạng YYYY-MM-DD"))
-        return None
-
-
-def normalize_name(value: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", value).split())
-
-
-def _person(data: dict, prefix: str, errors: _Errors, today: date) -> PersonInput | None:
+def _person(data: dict, prefix: str, errors: FieldErrors, today: date) -> PersonInput | None:
     def field(name: str) -> str:
         return f"{prefix}{name}"
 
@@ -204,52 +176,14 @@ def _identity_message(problems) -> Message:
     )
 
 
-def normalize_phone(value: str) -> str:
-    """A phone number as declarations store it: digits only, +84 written as a leading 0.
-
-    >>> normalize_phone("+84 912.345.678"), normalize_phone("(024) 3825-1234")
-    ('0912345678', '02438251234')
-    """
-    digits = re.sub(r"[\s.\-()]", "", value)
-    if digits.startswith("+84"):
-        return "0" + digits[3:]
-    if digits.startswith("84") and len(digits) == 11:
-        return "0" + digits[2:]
-    return digits
-
-
-def _phone(value: Any, errors: _Errors) -> str:
-    if not value:
-        errors.add("phone", REQUIRED)
-        return ""
-    digits = normalize_phone(str(value))
-    if not _PHONE.match(digits):
-        errors.add("phone", Message(
-            "must be a Vietnamese phone number, e.g. 0912345678",
-            "phải là số điện thoại Việt Nam, ví dụ 0912345678",
-        ))
-    return digits
-
-
-def _province(value: Any, field: str, errors: _Errors) -> int | None:
-    try:
-        code = int(value)
-        if province_name(code) is None:
-            raise ValueError(code)
-        return code
-    except (TypeError, ValueError):
-        errors.add(field, Message("is not one of the 34 provinces", "không phải một trong 34 tỉnh, thành phố"))
-        return None
-
-
-def _residence(data: dict, errors: _Errors) -> Residence | None:
+def _residence(data: dict, errors: FieldErrors) -> Residence | None:
     residence = data.get("residence")
     if residence in (None, {}):
         return None
     if not isinstance(residence, dict):
         errors.add("residence", NOT_AN_OBJECT)
         return None
-    province = _province(residence.get("province_code"), "residence.province_code", errors)
+    province = parse_province(residence.get("province_code"), "residence.province_code", errors)
     ward = residence.get("ward_code")
     ward_code = None
     if ward not in (None, ""):
@@ -267,14 +201,14 @@ def _residence(data: dict, errors: _Errors) -> Residence | None:
     return Residence(province, ward_code, address) if province is not None else None
 
 
-def _trip(trip: Any, errors: _Errors, today: date) -> Trip | None:
+def _trip(trip: Any, errors: FieldErrors, today: date) -> Trip | None:
     if trip in (None, {}):
         return None
     if not isinstance(trip, dict):
         errors.add("trip", NOT_AN_OBJECT)
         return None
-    start = _province(trip.get("from_province"), "trip.from_province", errors)
-    end = _province(trip.get("to_province"), "trip.to_province", errors)
+    start = parse_province(trip.get("from_province"), "trip.from_province", errors)
+    end = parse_province(trip.get("to_province"), "trip.to_province", errors)
     means = trip.get("means")
     if means not in TRAVEL_MEANS:
         errors.add("trip.means", Message(
@@ -296,39 +230,7 @@ def _trip(trip: Any, errors: _Errors, today: date) -> Trip | None:
     return Trip(start, end, means, vehicle, travel_date)
 
 
-def _choices(value: Any, allowed: tuple[str, ...], field: str, errors: _Errors) -> tuple[str, ...]:
-    if value in (None, ""):
-        return ()
-    if not isinstance(value, list) or any(item not in allowed for item in value):
-        errors.add(field, Message(
-            f"must be a list of: {', '.join(allowed)}", f"phải là danh sách trong: {', '.join(allowed)}"
-        ))
-        return ()
-    return tuple(dict.fromkeys(value))
-
-
-def _flag(value: Any, field: str, errors: _Errors) -> bool:
-    if value in (None, ""):
-        return False
-    if not isinstance(value, bool):
-        errors.add(field, Message("must be true or false", "phải là có hoặc không"))
-        return False
-    return value
-
-
-def _doses(value: Any, errors: _Errors) -> int:
-    if value in (None, ""):
-        return 0
-    whole = isinstance(value, (int, str)) and not isinstance(value, bool) and str(value).isdigit()
-    if not whole or int(value) > MAX_VACCINATION_DOSES:
-        errors.add("vaccination_doses", Message(
-            f"must be a number from 0 to {MAX_VACCINATION_DOSES}", f"phải là số từ 0 đến {MAX_VACCINATION_DOSES}"
-        ))
-        return 0
-    return int(value)
-
-
-def _dependants(value: Any, errors: _Errors, today: date, declarer: PersonInput | None) -> tuple[Dependant, ...]:
+def _dependants(value: Any, errors: FieldErrors, today: date, declarer: PersonInput | None) -> tuple[Dependant, ...]:
     if value in (None, []):
         return ()
     if not isinstance(value, list) or len(value) > MAX_DEPENDANTS:

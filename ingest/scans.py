@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ingest.errors import InvalidInput, Message
+from ingest.fields import NOT_AN_OBJECT
 from streams.records import SCAN_DIRECTIONS, ScanEvent, new_event_id
 
 CITIZEN_ID = re.compile(r"^\d{12}$")
@@ -16,7 +17,6 @@ TIME_FORMAT = Message(
     "must be an ISO 8601 time with a UTC offset, e.g. 2026-11-28T08:00:00+07:00",
     "phải là thời điểm ISO 8601 có múi giờ, ví dụ 2026-11-28T08:00:00+07:00",
 )
-NOT_AN_OBJECT = Message("expected a JSON object", "cần một đối tượng JSON")
 # Device clocks drift; a scan from further in the future than this is a wrong clock, not a scan.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 

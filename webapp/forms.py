@@ -16,9 +16,10 @@ from wtforms import (BooleanField, FieldList, Form, FormField, HiddenField, Radi
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ingest.cardqr import CardQr
-from ingest.declarations import (MAX_DEPENDANTS, MAX_VACCINATION_DOSES, RELATIONS, REQUIRED, SEXES,
-                                 SYMPTOMS, TRAVEL_MEANS, normalize_phone)
+from ingest.declarations import (MAX_DEPENDANTS, MAX_VACCINATION_DOSES, RELATIONS, SEXES, SYMPTOMS,
+                                 TRAVEL_MEANS)
 from ingest.errors import InvalidInput, Message
+from ingest.fields import REQUIRED, normalize_phone
 from ingest.identity import normalize_id
 from ingest.units import provinces, wards
 from webapp.i18n import current_language, t
