@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 KAFKA_JARS := .cache/kafka/libs/.pom.md5
 
-.PHONY: setup run test clean browser
+.PHONY: setup run test clean debian-packages
 
 setup: $(INSTALLED) $(KAFKA_JARS)
 
@@ -22,13 +22,15 @@ $(KAFKA_JARS): kafka/pom.xml $(INSTALLED)
 run: setup
 	$(BIN)/truyvet run
 
-# Debian's headless Chromium for the browser tests; Playwright drives it and downloads no browser.
+# Debian packages the tests drive for real: headless Chromium (through Playwright, which downloads
+# no browser) and PostgreSQL (throwaway clusters made by truyvet/localpg.py).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-browser:
-	command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium)
+debian-packages:
+	command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -qq && \
+		 DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium postgresql)
 
-test: setup browser
+test: setup debian-packages
 	$(BIN)/pytest
 
 clean:

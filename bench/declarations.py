@@ -82,13 +82,14 @@ def main() -> int:
     }
     os.environ.update(env)  # the app this process builds (tables, outbox count) reads the same settings
     from truyvet.broker import LocalBroker
+    from truyvet.localpg import LocalPostgres
 
     broker = LocalBroker(home=workdir / "kafka", port=args.kafka_port)
     postgres = None
     args.database_pid = None  # a local database server whose CPU is counted, if we started one
     try:
         if args.postgres:
-            postgres = _Postgres(args.postgres_port)
+            postgres = LocalPostgres(args.postgres_port)
             args.database_url = postgres.start()
             args.database_pid = postgres.pid
             print(f"started a throwaway PostgreSQL {postgres.version} on port {args.postgres_port}", flush=True)
@@ -325,55 +326,6 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text().splitlines()[-lines:])
     except FileNotFoundError:
         return "(no log)"
-
-
-class _Postgres:
-    """A throwaway cluster in a temporary directory, run as the ``postgres`` user when we are root."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.bindir = _postgres_bindir()
-        self.home = Path(tempfile.mkdtemp(prefix="truyvet-bench-pg-"))
-        self.data = self.home / "data"
-        self.user = "postgres" if os.geteuid() == 0 else None
-        self.pid: int | None = None
-
-    @property
-    def version(self) -> str:
-        return self._run("postgres", "--version").stdout.split(")", 1)[-1].split()[0]
-
-    def start(self) -> str:
-        if self.user:
-            shutil.chown(self.home, self.user)
-        self._run("initdb", "-D", str(self.data), "-U", "bench", "-A", "trust", "-E", "UTF8",
-                  "--no-instructions")
-        # Stock settings (fsync, synchronous_commit on) but loopback only and a private socket dir.
-        options = f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 -c max_connections=200"
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.home / "postgres.log"), "-o", options,
-                  "-w", "start")
-        self.pid = int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
-        return f"postgresql+psycopg://bench@127.0.0.1:{self.port}/postgres"
-
-    def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(self.home, ignore_errors=True)
-
-    def _run(self, program: str, *args: str) -> subprocess.CompletedProcess:
-        done = subprocess.run([str(self.bindir / program), *args], capture_output=True, text=True,
-                              user=self.user, cwd=self.home, stdin=subprocess.DEVNULL)
-        if done.returncode != 0:
-            raise SystemExit(f"{program} failed:\n{done.stdout}{done.stderr}")
-        return done
-
-
-def _postgres_bindir() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    if found:
-        return found[-1].parent
-    if shutil.which("initdb"):
-        return Path(shutil.which("initdb")).parent
-    raise SystemExit("PostgreSQL is not installed: apt-get install -y postgresql")
 
 
 # -- CPU accounting from /proc ---------------------------------------------------------------------

@@ -27,6 +27,7 @@ SPARE_KAFKA_PORT = 29192 + PORT_OFFSET
 OUTAGE_KAFKA_PORT = 29392 + PORT_OFFSET
 LIFECYCLE_KAFKA_PORT = 29292 + PORT_OFFSET
 LIFECYCLE_WEB_PORT = 25100 + PORT_OFFSET
+POSTGRES_PORT = 25432 + PORT_OFFSET
 STARTUP_TIMEOUT = 120
 # Two keys, oldest first, as after a rotation; tokens are signed with the second.
 QR_TEST_KEYS = "old:" + "A" * 43 + ",new:" + "B" * 43
@@ -85,6 +86,17 @@ def stop_system(process: subprocess.Popen, timeout: float = 60) -> int:
 @pytest.fixture(scope="session")
 def session_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("truyvet")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL cluster for the session: the database production runs on."""
+    from truyvet.localpg import LocalPostgres
+
+    cluster = LocalPostgres(POSTGRES_PORT)
+    url = cluster.start()
+    yield url
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")
