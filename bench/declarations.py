@@ -517,7 +517,6 @@ REQUEST_FOCUS = (  # (file, function): cumulative time, nested calls included
     ("flask/app.py", "wsgi_app"),
     ("flask/app.py", "full_dispatch_request"),
     ("webapp/declarations.py", "submit"),
-    ("webapp/declarations.py", "_replay"),
     ("ingest/declarations.py", "parse_declaration"),
     ("webapp/declarations.py", "_registry_entry"),
     ("ingest/qrtoken.py", "issue"),
