@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from webapp import services
+from webapp import scans
 from webapp.extensions import csrf
 
 bp = Blueprint("checkpoint", __name__)
@@ -12,5 +12,5 @@ bp = Blueprint("checkpoint", __name__)
 @bp.post("/api/v1/scans")
 @csrf.exempt  # a device API without cookies; authenticated by station tokens once accounts exist
 def post_scan():
-    scan = services.submit_scan(request.get_json(silent=True))
+    scan = scans.submit_scan(request.get_json(silent=True))
     return {"event_id": scan.event_id, "status": "accepted"}, 202

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from webapp import services
+from webapp import scans
 
 bp = Blueprint("official", __name__)
 
 
 @bp.get("/api/v1/citizens/<citizen_id>/scans")
 def citizen_scans(citizen_id: str):
-    scans = services.scans_of_citizen(citizen_id)
+    rows = scans.scans_of_citizen(citizen_id)
     return {
         "citizen_id": citizen_id,
         "scans": [
@@ -20,6 +20,6 @@ def citizen_scans(citizen_id: str):
                 "ts": scan["ts"].isoformat() + "Z",
                 "direction": scan["direction"],
             }
-            for scan in scans
+            for scan in rows
         ],
     }

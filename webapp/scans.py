@@ -1,4 +1,4 @@
-"""What the views ask for: validation, publishing and reads, with no HTTP in sight."""
+"""Checkpoint scans: validation, publishing and reads, with no HTTP in sight."""
 from __future__ import annotations
 
 from typing import Any
