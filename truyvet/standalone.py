@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,30 +58,48 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
 
 
 def run(settings: Settings, host: str, port: int, echo=print) -> None:
-    """Start broker, warehouse, database, web server and worker; stop all of them on exit."""
-    with data_dir_lock(settings.data_dir):
-        broker = LocalBroker.for_bootstrap(settings.data_dir / "kafka", settings.kafka_bootstrap)
-        owns_broker = not broker.status().running
+    """Start broker, warehouse, database, web server and worker; stop all of them on exit.
+
+    Ctrl-C or SIGTERM stops everything cleanly at any moment, start-up included: until Faust's
+    worker installs its own handlers, SIGTERM is turned into the same interrupt as Ctrl-C.
+    """
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with data_dir_lock(settings.data_dir):
+            _run_everything(settings, host, port, echo)
+    except KeyboardInterrupt:
+        pass  # a requested stop; everything was stopped on the way out
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _run_everything(settings: Settings, host: str, port: int, echo) -> None:
+    broker = LocalBroker.for_bootstrap(settings.data_dir / "kafka", settings.kafka_bootstrap)
+    owns_broker = not broker.status().running
+    server = None
+    try:
         echo(f"Starting Kafka on {broker.bootstrap} ...")
         broker.start(die_with_parent=True)
-        server = None
-        try:
-            ensure_topics(settings.kafka_servers)
-            apply_migrations(get_client(settings.clickhouse_url))
-            server = _start_web(settings, host, port)
-            echo(f"truyvet is running: http://{host}:{port}/  (health: http://{host}:{port}/healthz)")
-            echo("Press Ctrl-C to stop.")
-            _run_worker(configure(settings))
-        finally:
-            echo("Stopping truyvet ...")
-            if server is not None:
-                server.shutdown()
-                server.app.extensions["truyvet.outbox"].stop()
-                server.app.extensions["truyvet.publisher"].close()
-            close_all()
-            if owns_broker:
-                broker.stop()
-            echo("Stopped.")
+        ensure_topics(settings.kafka_servers)
+        apply_migrations(get_client(settings.clickhouse_url))
+        server = _start_web(settings, host, port)
+        echo(f"truyvet is running: http://{host}:{port}/  (health: http://{host}:{port}/healthz)")
+        echo("Press Ctrl-C to stop.")
+        _run_worker(configure(settings))
+    finally:
+        echo("Stopping truyvet ...")
+        if server is not None:
+            server.shutdown()
+            server.app.extensions["truyvet.outbox"].stop()
+            server.app.extensions["truyvet.publisher"].close()
+        close_all()
+        if owns_broker:
+            broker.stop()
+        echo("Stopped.")
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def run_worker(settings: Settings) -> None:

@@ -1,7 +1,9 @@
 """Starting and stopping the real parts: `truyvet kafka ...`, `truyvet run`, broker outages."""
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -11,6 +13,8 @@ from tests.conftest import (
     LIFECYCLE_KAFKA_PORT,
     LIFECYCLE_WEB_PORT,
     SPARE_KAFKA_PORT,
+    STARTUP_KAFKA_PORT,
+    STARTUP_WEB_PORT,
     TRUYVET,
     random_cccd,
     start_system,
@@ -72,3 +76,24 @@ def test_run_stops_broker_and_worker_on_sigterm(tmp_path):
 
     assert not Path(f"/proc/{broker_pid}").exists()
     assert not broker.status().running
+
+
+def test_sigterm_during_start_up_still_stops_everything(tmp_path):
+    data_dir = tmp_path / "data"
+    broker = LocalBroker.for_bootstrap(data_dir / "kafka", f"127.0.0.1:{STARTUP_KAFKA_PORT}")
+    process = subprocess.Popen(
+        [TRUYVET, "run", "--port", str(STARTUP_WEB_PORT)], env=system_env(data_dir, STARTUP_KAFKA_PORT),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while broker.status().pid is None and time.monotonic() < deadline:  # the JVM is starting
+        time.sleep(0.05)
+    broker_pid = broker.status().pid
+    assert broker_pid is not None
+
+    process.send_signal(signal.SIGTERM)
+
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "Stopped." in output
+    assert not Path(f"/proc/{broker_pid}").exists()
