@@ -82,7 +82,7 @@ def kafka_status() -> None:
 def migrate(topics: bool) -> None:
     """Apply warehouse migrations, create database tables and Kafka topics."""
     from streams.topics import ensure_topics
-    from warehouse.client import close_all, connect
+    from warehouse.client import connect
     from warehouse.errors import WarehouseError
     from warehouse.migrate import apply_migrations
     from webapp import create_app
@@ -91,12 +91,12 @@ def migrate(topics: bool) -> None:
     settings = _settings()
     try:
         client = connect(settings.clickhouse_url)
-        applied = apply_migrations(client)
-        client.close()
+        try:
+            applied = apply_migrations(client)
+        finally:
+            client.close()
     except WarehouseError as exc:
         raise click.ClickException(str(exc)) from exc
-    finally:
-        close_all()
     click.echo(f"warehouse: {len(applied)} migration(s) applied")
     app = create_app()
     with app.app_context():

@@ -60,7 +60,16 @@ class Settings:
 
     @property
     def kafka_servers(self) -> list[str]:
-        return [server.strip() for server in self.kafka_bootstrap.split(",") if server.strip()]
+        return split_servers(self.kafka_bootstrap)
+
+
+def split_servers(bootstrap: str) -> list[str]:
+    """``"a:9092, b:9092"`` -> ``["a:9092", "b:9092"]``.
+
+    >>> split_servers(" kafka-1:9092,, kafka-2:9092 ")
+    ['kafka-1:9092', 'kafka-2:9092']
+    """
+    return [server.strip() for server in bootstrap.split(",") if server.strip()]
 
 
 def _positive_int(env, name: str, default: int) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase
 
 from ingest.producer import EventPublisher
+from truyvet.settings import split_servers
 from warehouse.client import get_client
 
 
@@ -37,9 +38,7 @@ def init_app(app: Flask) -> None:
             event.listen(db.engine, "connect", _sqlite_pragmas)
     csrf.init_app(app)
     limiter.init_app(app)
-    app.extensions["truyvet.publisher"] = EventPublisher(
-        [server.strip() for server in app.config["KAFKA_BOOTSTRAP"].split(",") if server.strip()]
-    )
+    app.extensions["truyvet.publisher"] = EventPublisher(split_servers(app.config["KAFKA_BOOTSTRAP"]))
 
 
 def _sqlite_pragmas(connection, _record) -> None:
