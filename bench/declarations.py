@@ -3,9 +3,9 @@
 Budget (DESIGN.md): >= 1,500 declarations/s, p99 < 50 ms on one 2-core machine. Speed is
 printed, never asserted. Each repetition runs two configurations of the same stack:
 
-- **kafka**: gunicorn serving ``webapp:create_app(...)``, every declaration stored with its outbox
+- **kafka**: gunicorn serving ``webapp:create_app()``, every declaration stored with its outbox
   event, the relay thread of each worker publishing to a dedicated local Kafka broker;
-- **ceiling**: the same with ``OUTBOX_RELAY=False``: declarations and outbox rows are stored, nothing
+- **ceiling**: the same with ``TRUYVET_OUTBOX_RELAY=off``: declarations and outbox rows are stored, nothing
   goes to Kafka. It is the baseline the kafka run is compared with.
 
 Load comes from ``wrk`` with ``bench/declarations.lua`` (a unique, valid declaration per request),
@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -154,7 +154,7 @@ def _run_once(mode: str, repetition: int, index: int, args: argparse.Namespace, 
     bench_app = _bench_app(database_url)
     _reset_tables(bench_app)
     relay = mode == "kafka"
-    spec = f'webapp:create_app({{"RATELIMIT_ENABLED": False, "OUTBOX_RELAY": {relay}}})'
+    spec = "webapp:create_app()"
     command = [
         str(GUNICORN), "--workers", str(args.workers), "--worker-class", args.worker_class,
         "--threads", str(args.threads), "--bind", f"127.0.0.1:{args.web_port}",
@@ -163,7 +163,9 @@ def _run_once(mode: str, repetition: int, index: int, args: argparse.Namespace, 
     if args.access_log:
         command += ["--access-logfile", str(workdir / "access.log")]
     server = subprocess.Popen(
-        command + [spec], cwd=REPO, env=os.environ | {"TRUYVET_DATABASE_URL": database_url},
+        command + [spec], cwd=REPO, env=os.environ | {
+            "TRUYVET_DATABASE_URL": database_url, "TRUYVET_RATE_LIMITS": "off",
+            "TRUYVET_OUTBOX_RELAY": "on" if relay else "off"},
         stdin=subprocess.DEVNULL, start_new_session=True,
     )
     url = f"http://127.0.0.1:{args.web_port}"
@@ -211,10 +213,11 @@ def _run_once(mode: str, repetition: int, index: int, args: argparse.Namespace, 
 
 
 def _bench_app(database_url: str):
+    from config import Settings
     from webapp import create_app
 
-    return create_app({"SQLALCHEMY_DATABASE_URI": database_url, "OUTBOX_RELAY": False,
-                       "RATELIMIT_ENABLED": False})
+    return create_app(replace(Settings.from_env(), database_url=database_url, outbox_relay=False,
+                              rate_limits=False))
 
 
 def _reset_tables(app) -> None:
@@ -470,12 +473,14 @@ def _profile(args: argparse.Namespace, workdir: Path) -> int:
     broker.start()
     from streams.topics import ensure_topics
     from webapp.outbox import pending_count, relay_pending
+    from webapp.resources import get_publisher
 
     ensure_topics([broker.bootstrap])
     with app.app_context():
-        relay_pending()  # connect the producer outside the measurements
+        publisher = get_publisher()
+        relay_pending(publisher)  # connect the producer outside the measurements
         staged = pending_count()
-        wall, cpu = _timed(lambda: [relay_pending() for _ in range(staged // 500 + 1)])
+        wall, cpu = _timed(lambda: [relay_pending(publisher) for _ in range(staged // 500 + 1)])
         print(f"\n== outbox relay, {database}: {staged} events in rounds of 500 (no profiler) ==")
         print(f"{1000 * wall / staged:.3f} ms wall, {1000 * cpu / staged:.3f} ms CPU per event "
               "(CPU of the whole process: the producer's I/O thread included)")
@@ -483,7 +488,7 @@ def _profile(args: argparse.Namespace, workdir: Path) -> int:
         wall = cpu = 0.0
         for _ in range(ROUNDS):
             post()
-            round_wall, round_cpu = _timed(relay_pending)
+            round_wall, round_cpu = _timed(lambda: relay_pending(publisher))
             wall, cpu = wall + round_wall, cpu + round_cpu
         print(f"\n== outbox relay, {database}: {ROUNDS} rounds of one event (no profiler) ==")
         print(f"{1000 * wall / ROUNDS:.2f} ms wall, {1000 * cpu / ROUNDS:.2f} ms CPU per round")
@@ -492,10 +497,10 @@ def _profile(args: argparse.Namespace, workdir: Path) -> int:
         profiler = cProfile.Profile()
         for _ in range(ROUNDS):
             post()
-            profiler.runcall(relay_pending)
+            profiler.runcall(relay_pending, publisher)
         print(f"\n== outbox relay, {database}: {ROUNDS} rounds of one event, profiled ==")
         _print_profile(profiler, ROUNDS, RELAY_FOCUS)
-        app.extensions["truyvet.publisher"].close()
+    app.close()
     return 0
 
 

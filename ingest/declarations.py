@@ -13,8 +13,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from ingest.errors import InvalidInput, Message
-from ingest.fields import (NOT_AN_OBJECT, REQUIRED, FieldErrors, normalize_name, parse_choices, parse_count,
-                           parse_date, parse_flag, parse_phone, parse_province)
+from ingest.fields import (NOT_AN_OBJECT, REQUIRED, FieldErrors, is_plain_text, normalize_name, parse_choices,
+                           parse_count, parse_date, parse_flag, parse_phone, parse_province, whole_number)
 from ingest.identity import Sex, classify_id, validate_cccd, vietnam_today
 from ingest.units import ward_in_province
 
@@ -30,8 +30,12 @@ MAX_VACCINATION_DOSES = 10
 MAX_AGE_YEARS = 130
 TRIP_WINDOW = (timedelta(days=14), timedelta(days=7))  # how far back / ahead a declared trip may be
 
-_NAME = re.compile(r"^[^\W\d_]+(?:[ '\-.][^\W\d_]+)*$")
-_VEHICLE = re.compile(r"^[A-Z0-9][A-Z0-9 .\-]{0,19}$")
+MAX_ADDRESS_CHARS = 200
+
+# Letters of any script (not \w: that takes digits of every script too), words joined by one
+# space, apostrophe, hyphen or dot. Matched whole: ``$`` would let a trailing newline through.
+_NAME = re.compile(r"[^\W\d_]+(?:[ '\-.][^\W\d_]+)*")
+_VEHICLE = re.compile(r"[A-Z0-9][A-Z0-9 .\-]{0,19}")
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def _person(data: dict, prefix: str, errors: FieldErrors, today: date) -> Person
     full_name = normalize_name(name) if isinstance(name, str) else ""
     if not full_name:
         errors.add(field("full_name"), REQUIRED)
-    elif len(full_name) > 80 or not _NAME.match(full_name):
+    elif len(full_name) > 80 or not _NAME.fullmatch(full_name):
         errors.add(field("full_name"), Message(
             "must be letters and spaces, at most 80 characters",
             "chỉ gồm chữ cái và khoảng trắng, tối đa 80 ký tự",
@@ -187,17 +191,18 @@ def _residence(data: dict, errors: FieldErrors) -> Residence | None:
     ward = residence.get("ward_code")
     ward_code = None
     if ward not in (None, ""):
-        try:
-            ward_code = int(ward)
-        except (TypeError, ValueError):
-            ward_code = -1
-        if province is not None and not ward_in_province(ward_code, province):
+        ward_code = whole_number(ward)
+        if province is not None and (ward_code is None or not ward_in_province(ward_code, province)):
             errors.add("residence.ward_code", Message(
                 "is not a ward of the chosen province", "không thuộc tỉnh, thành phố đã chọn"
             ))
-    address = normalize_name(str(residence.get("address") or ""))
-    if len(address) > 200:
-        errors.add("residence.address", Message("must be at most 200 characters", "tối đa 200 ký tự"))
+    raw_address = residence.get("address") or ""
+    address = normalize_name(raw_address) if isinstance(raw_address, str) else ""
+    if not isinstance(raw_address, str) or len(address) > MAX_ADDRESS_CHARS or not is_plain_text(address):
+        errors.add("residence.address", Message(
+            f"must be plain text (letters, digits, punctuation), at most {MAX_ADDRESS_CHARS} characters",
+            f"chỉ gồm chữ, số và dấu câu thông thường, tối đa {MAX_ADDRESS_CHARS} ký tự",
+        ))
     return Residence(province, ward_code, address) if province is not None else None
 
 
@@ -215,7 +220,7 @@ def _trip(trip: Any, errors: FieldErrors, today: date) -> Trip | None:
             f"must be one of {', '.join(TRAVEL_MEANS)}", f"phải là một trong {', '.join(TRAVEL_MEANS)}"
         ))
     vehicle = str(trip.get("vehicle_number") or "").strip().upper()
-    if vehicle and not _VEHICLE.match(vehicle):
+    if vehicle and not _VEHICLE.fullmatch(vehicle):
         errors.add("trip.vehicle_number", Message(
             "must be letters, digits, spaces, dots or dashes (at most 20)",
             "chỉ gồm chữ, số, khoảng trắng, dấu chấm hoặc gạch ngang (tối đa 20)",

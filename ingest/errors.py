@@ -1,17 +1,21 @@
 """Errors raised while taking events in."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from ingest.identity import IdentityProblem
 
 
 class IngestError(Exception):
     """Base class for ingest errors."""
+
+
+@dataclass(frozen=True)
+class IdentityProblem:
+    """One broken ID-number rule: a stable ``reason`` code, an English message and a Vietnamese one."""
+
+    reason: str
+    message: str
+    message_vi: str
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,16 @@ from ingest.units import province_name
 REQUIRED = Message("is required", "không được để trống")
 NOT_AN_OBJECT = Message("expected a JSON object", "cần một đối tượng JSON")
 
-_PHONE = re.compile(r"^0(?:[35789]\d{8}|2\d{9})$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# ASCII classes and fullmatch throughout: \d also takes Arabic-Indic, full-width... digits and
+# ``$`` matches before a trailing newline, so either would let a value in that nothing
+# downstream expects.
+_PHONE = re.compile(r"0(?:[35789][0-9]{8}|2[0-9]{9})")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Nine digits: past any code or count asked for, and far below int()'s 4300-digit limit.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+# Controls and lone surrogates: not text anyone typed, and PostgreSQL refuses NUL and
+# UTF-8 refuses surrogates when the row is written.
+_NOT_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class FieldErrors(dict):
@@ -35,7 +43,7 @@ def parse_date(value: Any, field: str, errors: FieldErrors) -> date | None:
         errors.add(field, REQUIRED)
         return None
     try:
-        if not isinstance(value, str) or not _DATE.match(value):
+        if not isinstance(value, str) or not _DATE.fullmatch(value):
             raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:
@@ -46,6 +54,31 @@ def parse_date(value: Any, field: str, errors: FieldErrors) -> date | None:
 def normalize_name(value: str) -> str:
     """Composed Unicode, single spaces: how names and addresses are stored and compared."""
     return " ".join(unicodedata.normalize("NFC", value).split())
+
+
+def is_plain_text(value: str) -> bool:
+    """Whether ``value`` holds no control characters or lone surrogates (after :func:`normalize_name`).
+
+    >>> is_plain_text("Số 1 Tràng Tiền"), is_plain_text("a\\x00b"), is_plain_text("\\ud800")
+    (True, False, False)
+    """
+    return _NOT_TEXT.search(value) is None
+
+
+def whole_number(value: Any) -> int | None:
+    """A JSON integer (not a boolean) or a string of ASCII digits, as forms send numbers; else None.
+
+    Floats, signs, spaces and other scripts' digits are refused rather than rounded or guessed:
+    ``int()`` would take ``"٧٩"`` and ``79.9`` and fail on ``"²"`` or infinity.
+
+    >>> whole_number(79), whole_number("079"), whole_number("²"), whole_number(7.9), whole_number(True)
+    (79, 79, None, None, None)
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
+        return int(value)
+    return None
 
 
 def normalize_phone(value: str) -> str:
@@ -68,7 +101,7 @@ def parse_phone(value: Any, field: str, errors: FieldErrors) -> str:
         errors.add(field, REQUIRED)
         return ""
     digits = normalize_phone(str(value))
-    if not _PHONE.match(digits):
+    if not _PHONE.fullmatch(digits):
         errors.add(field, Message(
             "must be a Vietnamese phone number, e.g. 0912345678",
             "phải là số điện thoại Việt Nam, ví dụ 0912345678",
@@ -78,14 +111,11 @@ def parse_phone(value: Any, field: str, errors: FieldErrors) -> str:
 
 def parse_province(value: Any, field: str, errors: FieldErrors) -> int | None:
     """The code of one of the 34 current provinces."""
-    try:
-        code = int(value)
-        if province_name(code) is None:
-            raise ValueError(code)
-        return code
-    except (TypeError, ValueError):
+    code = whole_number(value)
+    if code is None or province_name(code) is None:
         errors.add(field, Message("is not one of the 34 provinces", "không phải một trong 34 tỉnh, thành phố"))
         return None
+    return code
 
 
 def parse_choices(value: Any, allowed: tuple[str, ...], field: str, errors: FieldErrors) -> tuple[str, ...]:
@@ -114,8 +144,8 @@ def parse_count(value: Any, field: str, maximum: int, errors: FieldErrors) -> in
     """A whole number from 0 to ``maximum``; absent means 0."""
     if value in (None, ""):
         return 0
-    whole = isinstance(value, (int, str)) and not isinstance(value, bool) and str(value).isdigit()
-    if not whole or int(value) > maximum:
+    count = whole_number(value)
+    if count is None or count > maximum:
         errors.add(field, Message(f"must be a number from 0 to {maximum}", f"phải là số từ 0 đến {maximum}"))
         return 0
-    return int(value)
+    return count

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Literal
 
-from ingest.errors import InvalidIdentity
+from ingest.errors import IdentityProblem, InvalidIdentity
 from ingest.regions import BirthPlace, birth_place
+from streams.records import CITIZEN_ID, is_citizen_id
 
 Sex = Literal["male", "female"]
 IdKind = Literal["cccd", "cmnd", "invalid"]
@@ -26,8 +27,10 @@ CENTURY_SEX = "century_sex"
 BIRTH_YEAR = "birth_year"
 REASONS = frozenset({FORMAT, PROVINCE_CODE, CENTURY_SEX, BIRTH_YEAR})
 
-CCCD_PATTERN = re.compile(r"[0-9]{12}")  # not \d: that also matches Thai, Arabic-Indic... digits
-CMND_PATTERN = re.compile(r"[0-9]{9}")
+# The one CCCD shape every layer checks (twelve ASCII digits), for callers that need the
+# pattern; checks go through is_citizen_id, which matches it whole.
+CCCD_PATTERN = CITIZEN_ID
+CMND_PATTERN = re.compile(r"[0-9]{9}")  # not \d: that also matches Thai, Arabic-Indic... digits
 # Officers and citizens type numbers in groups ("001 090 012345"); spacing carries no meaning.
 _SPACING = re.compile(r"[\s.\-]+")
 
@@ -38,15 +41,6 @@ _CENTURY_BY_PAIR = (1900, 2000, 2100, 2200, 1800)
 # Viet Nam has been UTC+7 without daylight saving since 1975; "today" means today there.
 VIETNAM_TIME = timezone(timedelta(hours=7))
 _SEX_VI = {"male": "Nam", "female": "Nữ"}
-
-
-@dataclass(frozen=True)
-class IdentityProblem:
-    """One broken rule: a stable ``reason`` code, an English message and a Vietnamese one."""
-
-    reason: str
-    message: str
-    message_vi: str
 
 
 @dataclass(frozen=True)
@@ -117,7 +111,7 @@ def validate_cccd(
     >>> [p.reason for p in validate_cccd("003090012345", date(1991, 1, 1), "female")]
     ['province_code', 'century_sex', 'birth_year']
     """
-    if not isinstance(number, str) or not CCCD_PATTERN.fullmatch(number):
+    if not is_citizen_id(number):
         return [IdentityProblem(
             FORMAT, "a CCCD number is exactly 12 digits", "Số CCCD phải gồm đúng 12 chữ số.",
         )]
@@ -223,7 +217,7 @@ def classify_id(text: str, *, today: date | None = None) -> EnteredId:
     number = normalize_id(text) if isinstance(text, str) else ""
     if is_cmnd(number):
         return EnteredId("cmnd", number)
-    if CCCD_PATTERN.fullmatch(number):
+    if is_citizen_id(number):
         problems = validate_cccd(number, today=today)
         return EnteredId("invalid" if problems else "cccd", number, tuple(problems))
     return EnteredId("invalid", number, (IdentityProblem(

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import faust
 from kafka import KafkaProducer
@@ -19,9 +20,12 @@ SEND_TIMEOUT_SECONDS = 5.0
 class EventPublisher:
     """Sends events and waits for the broker's acknowledgement before reporting success."""
 
-    def __init__(self, bootstrap: list[str], send_timeout: float = SEND_TIMEOUT_SECONDS) -> None:
+    def __init__(self, bootstrap: list[str], send_timeout: float = SEND_TIMEOUT_SECONDS,
+                 on_outcome: Callable[[bool], None] | None = None) -> None:
+        """``on_outcome(reached)`` hears after each send whether Kafka answered (health state)."""
         self._bootstrap = bootstrap
         self._send_timeout = send_timeout
+        self._on_outcome = on_outcome or (lambda reached: None)
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
 
@@ -44,6 +48,7 @@ class EventPublisher:
             producer = self._get_producer()
         except KafkaError as exc:
             log.warning("no Kafka producer: %r", exc)
+            self._on_outcome(False)
             raise BrokerUnavailable(f"Kafka is unreachable: {exc}") from exc
         futures = []
         for topic, key, payload in messages:
@@ -62,6 +67,8 @@ class EventPublisher:
             except KafkaError as exc:
                 results.append(exc)
         failed = [error for error in results if error is not None]
+        if results:
+            self._on_outcome(len(failed) < len(results))
         if failed:
             log.warning("%d of %d messages not acknowledged: %r", len(failed), len(results), failed[0])
         return results

@@ -61,14 +61,15 @@ DEFAULT_TTL = timedelta(hours=72)
 CLOCK_SKEW = timedelta(minutes=5)
 KEY_DOCUMENT_PATH = "/.well-known/truyvet-qr-keys.json"
 
-KID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
-SUBJECT_REF = re.compile(r"^[0-9a-f]{32}$")
+# Matched whole (fullmatch): ``$`` also matches before a trailing newline.
+KID = re.compile(r"[A-Za-z0-9_-]{1,16}")
+SUBJECT_REF = re.compile(r"[0-9a-f]{32}")
 _SUBJECT_BYTES = 16
 _SIGNATURE_BYTES = 64
 _TIMES = struct.Struct(">II")
 # Far above any real token (about 190 chars with the longest kid): refuse junk before decoding it.
 _MAX_TOKEN_CHARS = 400
-_BASE32 = re.compile(r"^[A-Z2-7]+$")
+_BASE32 = re.compile(r"[A-Z2-7]+")
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class SigningKey:
     private_key: Ed25519PrivateKey = field(repr=False)
 
     def __post_init__(self) -> None:
-        if not KID.match(self.kid):
+        if not isinstance(self.kid, str) or not KID.fullmatch(self.kid):
             raise InvalidKeyMaterial("kid must be 1-16 of A-Z a-z 0-9 _ -")
 
     @classmethod
@@ -191,7 +192,7 @@ class Signer:
     def issue(self, subject_ref: str, now: datetime | None = None,
               ttl: timedelta = DEFAULT_TTL) -> str:
         """Return a token for ``subject_ref`` (from :func:`new_subject_ref`) valid for ``ttl``."""
-        if not SUBJECT_REF.match(subject_ref):
+        if not isinstance(subject_ref, str) or not SUBJECT_REF.fullmatch(subject_ref):
             # Also stops a CCCD number from being put in a QR by mistake.
             raise ValueError("subject_ref must be 32 lower-case hex chars from new_subject_ref()")
         lifetime = int(ttl.total_seconds())
@@ -271,7 +272,7 @@ def load_public_keys(document: Mapping[str, Any] | str | bytes) -> dict[str, Ed2
         if kind != ("OKP", "Ed25519", "sig", "EdDSA"):
             continue
         kid, x = entry.get("kid"), entry.get("x")
-        if not isinstance(kid, str) or not KID.match(kid):
+        if not isinstance(kid, str) or not KID.fullmatch(kid):
             raise InvalidKeyMaterial("key document entry has no valid kid")
         if kid in keys:
             raise InvalidKeyMaterial(f"key document lists kid {kid!r} twice")
@@ -306,7 +307,7 @@ def _parse_payload(payload: bytes) -> tuple[int, str, bytes, int, int]:
     if len(payload) != kid_end + _SUBJECT_BYTES + _TIMES.size:
         raise InvalidToken(InvalidToken.MALFORMED, "payload has the wrong length")
     kid = payload[2:kid_end].decode("ascii", errors="replace")
-    if not KID.match(kid):
+    if not KID.fullmatch(kid):
         raise InvalidToken(InvalidToken.MALFORMED, "invalid kid")
     subject = payload[kid_end:kid_end + _SUBJECT_BYTES]
     issued_at, expires_at = _TIMES.unpack_from(payload, kid_end + _SUBJECT_BYTES)
@@ -320,7 +321,7 @@ def _b32(data: bytes) -> str:
 
 
 def _b32_decode(text: str) -> bytes:
-    if not _BASE32.match(text):
+    if not _BASE32.fullmatch(text):
         raise InvalidToken(InvalidToken.MALFORMED, "not base32")
     try:
         data = base64.b32decode(text + "=" * (-len(text) % 8))

@@ -7,27 +7,38 @@ from typing import Any
 
 from ingest.errors import InvalidInput, Message
 from ingest.fields import NOT_AN_OBJECT
-from streams.records import SCAN_DIRECTIONS, ScanEvent, new_event_id
+# The clock bounds are the stream's too: a scan the API accepts is one the sink will store.
+from streams.records import (EARLIEST_SCAN, MAX_CLOCK_SKEW, SCAN_DIRECTIONS, SCAN_FIELDS, ScanEvent,
+                             is_citizen_id, new_event_id)
 
-CITIZEN_ID = re.compile(r"^\d{12}$")
-PLACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# Matched whole (fullmatch): ``$`` would let a trailing newline into the event.
+PLACE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+EVENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 CCCD_REQUIRED = Message("must be a 12-digit CCCD number", "phải là số CCCD gồm 12 chữ số")
 TIME_FORMAT = Message(
     "must be an ISO 8601 time with a UTC offset, e.g. 2026-11-28T08:00:00+07:00",
     "phải là thời điểm ISO 8601 có múi giờ, ví dụ 2026-11-28T08:00:00+07:00",
 )
-# Device clocks drift; a scan from further in the future than this is a wrong clock, not a scan.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
+_UNKNOWN_FIELDS_SHOWN = 10
 
 
-def parse_scan(payload: Any, now: datetime | None = None) -> ScanEvent:
+def parse_scan(payload: Any, now: datetime | None = None, retention: timedelta | None = None) -> ScanEvent:
     """Validate a submitted scan and build its event, or raise :class:`InvalidInput`.
 
+    ``retention`` is how long the warehouse keeps scans (None or zero: forever); an older scan
+    is refused, since it would be accepted and then never kept.
+
+    >>> now = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
     >>> scan = parse_scan({"citizen_id": "001090000001", "place_id": "CP-HN-01",
-    ...                    "ts": "2026-11-28T08:00:00+07:00", "direction": "in"})
+    ...                    "ts": "2026-11-28T08:00:00+07:00", "direction": "in"}, now=now)
     >>> scan.ts.isoformat()
     '2026-11-28T01:00:00+00:00'
+    >>> parse_scan({"citizen_id": "001090000001", "place_id": "CP-HN-01",
+    ...             "ts": "2026-10-01T08:00:00+07:00", "direction": "in"},
+    ...            now=now, retention=timedelta(days=30))
+    Traceback (most recent call last):
+    ...
+    ingest.errors.InvalidInput: ts: is older than the 30-day retention period: it would not be kept
     """
     if not isinstance(payload, dict):
         raise InvalidInput({"body": NOT_AN_OBJECT})
@@ -35,42 +46,50 @@ def parse_scan(payload: Any, now: datetime | None = None) -> ScanEvent:
     errors: dict[str, Message] = {}
 
     citizen_id = payload.get("citizen_id")
-    if not isinstance(citizen_id, str) or not CITIZEN_ID.match(citizen_id):
+    if not is_citizen_id(citizen_id):
         errors["citizen_id"] = CCCD_REQUIRED
 
     place_id = payload.get("place_id")
-    if not isinstance(place_id, str) or not PLACE_ID.match(place_id):
+    if not isinstance(place_id, str) or not PLACE_ID.fullmatch(place_id):
         errors["place_id"] = Message(
             "must be 1-64 letters, digits or _ . : - (starting with a letter or digit)",
             "phải gồm 1-64 chữ cái, chữ số hoặc _ . : - (bắt đầu bằng chữ cái hoặc chữ số)",
         )
 
     direction = payload.get("direction")
-    if direction not in SCAN_DIRECTIONS:
+    if not isinstance(direction, str) or direction not in SCAN_DIRECTIONS:
         errors["direction"] = Message(
             f"must be one of {', '.join(SCAN_DIRECTIONS)}", f"phải là một trong {', '.join(SCAN_DIRECTIONS)}"
         )
 
-    ts = _parse_time(payload.get("ts"), now, errors)
+    ts = _parse_time(payload.get("ts"), now, retention, errors)
 
     event_id = payload.get("event_id")
     if event_id is None:
         event_id = new_event_id()
-    elif not isinstance(event_id, str) or not EVENT_ID.match(event_id):
+    elif not isinstance(event_id, str) or not EVENT_ID.fullmatch(event_id):
         errors["event_id"] = Message(
             "must be 8-64 letters, digits, _ or -", "phải gồm 8-64 chữ cái, chữ số, _ hoặc -"
         )
 
-    unknown = sorted(set(payload) - {"citizen_id", "place_id", "direction", "ts", "event_id"})
+    unknown = sorted(str(name) for name in set(payload) - set(SCAN_FIELDS))
     if unknown:
-        errors["body"] = Message(f"unknown fields: {', '.join(unknown)}", f"trường không hợp lệ: {', '.join(unknown)}")
+        # A few names are enough to see the mistake; the whole list could be the whole body.
+        shown = ", ".join(name[:64] for name in unknown[:_UNKNOWN_FIELDS_SHOWN])
+        more = len(unknown) - _UNKNOWN_FIELDS_SHOWN
+        errors["body"] = Message(
+            f"unknown fields: {shown}" + (f" and {more} more" if more > 0 else ""),
+            f"trường không hợp lệ: {shown}" + (f" và {more} trường khác" if more > 0 else ""),
+        )
 
     if errors:
         raise InvalidInput(errors)
     return ScanEvent(event_id=event_id, citizen_id=citizen_id, place_id=place_id, ts=ts, direction=direction)
 
 
-def _parse_time(value: Any, now: datetime, errors: dict[str, Message]) -> datetime | None:
+def _parse_time(
+    value: Any, now: datetime, retention: timedelta | None, errors: dict[str, Message]
+) -> datetime | None:
     try:
         ts = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
@@ -84,8 +103,24 @@ def _parse_time(value: Any, now: datetime, errors: dict[str, Message]) -> dateti
             "cần có múi giờ (ví dụ +07:00): thời điểm không có múi giờ là mơ hồ",
         )
         return None
-    ts = ts.astimezone(timezone.utc)
+    # Compared before converting: aware comparisons never overflow, but astimezone() does for
+    # times near year 1 or 9999 whose UTC instant falls outside datetime's range. A time before
+    # EARLIEST_SCAN is a device whose clock was reset (to 0001 or 1970): say so now rather than
+    # let the scan be refused later in the stream, where the officer cannot see it.
+    if ts < EARLIEST_SCAN:
+        errors["ts"] = Message(
+            f"is before {EARLIEST_SCAN:%Y-%m-%d}; check the device clock",
+            f"nằm trước ngày {EARLIEST_SCAN:%d/%m/%Y}; hãy kiểm tra đồng hồ thiết bị",
+        )
+        return None
     if ts > now + MAX_CLOCK_SKEW:
         errors["ts"] = Message("is in the future; check the device clock", "nằm trong tương lai; hãy kiểm tra đồng hồ thiết bị")
         return None
-    return ts
+    if retention and ts < now - retention:
+        days = f"{retention / timedelta(days=1):g}"
+        errors["ts"] = Message(
+            f"is older than the {days}-day retention period: it would not be kept",
+            f"đã quá thời hạn lưu trữ {days} ngày nên sẽ không được lưu",
+        )
+        return None
+    return ts.astimezone(timezone.utc)

@@ -4,12 +4,29 @@ This module does not import the Faust app, so producers can use it without start
 """
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import faust
 
 SCAN_DIRECTIONS = ("in", "out", "pass", "turn_back")
+# Device clocks drift; a scan from further in the future than this is a wrong clock, not a scan.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+# Nothing older is movement data of this system; the warehouse refuses it too.
+EARLIEST_SCAN = datetime(2000, 1, 1, tzinfo=timezone.utc)
+# A CCCD number: twelve ASCII digits, nothing around them. Not \d (it also matches full-width
+# and Arabic-Indic digits) and not ``$`` (it also matches before a trailing newline).
+CITIZEN_ID = re.compile(r"[0-9]{12}")
+
+
+def is_citizen_id(value: object) -> bool:
+    """Whether ``value`` is written as a CCCD number (the one check every layer uses).
+
+    >>> is_citizen_id("001090000001"), is_citizen_id("001090000001\\n"), is_citizen_id("００１０９００００００１")
+    (True, False, False)
+    """
+    return isinstance(value, str) and CITIZEN_ID.fullmatch(value) is not None
 
 
 def new_event_id() -> str:
@@ -28,6 +45,11 @@ class ScanEvent(Event, namespace="truyvet.scan.v1"):
     place_id: str
     ts: datetime
     direction: str
+
+
+# The scan schema, written once above: the API parser, the stream decoder, the warehouse writer
+# and its queries all derive their field lists from it.
+SCAN_FIELDS: tuple[str, ...] = tuple(ScanEvent._options.fields)
 
 
 class DeclarationEvent(Event, namespace="truyvet.declaration.v1"):
@@ -61,11 +83,20 @@ class CitizenRecord(Event, namespace="truyvet.citizen.v1"):
 
 
 class DeadLetter(Event, namespace="truyvet.deadletter.v1"):
-    """An event no agent could decode, kept with where it came from and why it failed."""
+    """An event an agent could not take, kept with where it came from and why.
+
+    ``reason`` is a stable code for counting (one of ``REASONS``); ``error`` explains it.
+    """
+
+    UNDECODABLE = "undecodable"
+    PAST_RETENTION = "past_retention"
+    IN_FUTURE = "in_future"
+    WAREHOUSE_REFUSED = "warehouse_refused"
 
     event_id: str
     topic: str
     partition: int
     offset: int
+    reason: str
     error: str
     payload: str

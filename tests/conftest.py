@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from config import Settings
 from truyvet.broker import LocalBroker
 
 # Below Linux's ephemeral range (32768-60999), so no client connection holds them. Two test
@@ -123,35 +124,41 @@ def system(session_dir):
 
 @pytest.fixture(scope="session")
 def warehouse(warehouse_url):
-    """The session warehouse client, migrated."""
-    from warehouse.client import get_client
+    """The session warehouse client, migrated; apps and agents under test share it."""
+    from warehouse.client import connect
     from warehouse.migrate import apply_migrations
 
-    client = get_client(warehouse_url)
+    client = connect(warehouse_url)
     apply_migrations(client)
-    return client
+    yield client
+    client.close()
+
+
+def settings_for_tests(data_dir: Path, warehouse_url: str, **changes) -> Settings:
+    """Settings for an in-process app or stream app: never read from the environment."""
+    defaults = dict(
+        data_dir=data_dir,
+        kafka_bootstrap="127.0.0.1:1",  # unreachable unless a test says otherwise
+        clickhouse_url=warehouse_url,
+        database_url=f"sqlite:///{data_dir / 'test.db'}",
+        secret_key="test",
+        qr_signing_keys=QR_TEST_KEYS,
+        outbox_relay=False,  # tests relay by hand, or turn it on
+    )
+    return Settings(**{**defaults, **changes})
 
 
 @pytest.fixture
 def make_app(warehouse, warehouse_url, tmp_path):
-    """Build in-process apps on the session warehouse; Kafka unreachable unless overridden."""
+    """Build in-process apps on the session warehouse; ``changes`` are :class:`Settings` fields."""
     from webapp import create_app
     from webapp.extensions import db
 
     apps = []
 
-    def build(**overrides):
-        config = {
-            "TESTING": True,
-            "SECRET_KEY": "test",
-            "CLICKHOUSE_URL": warehouse_url,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.db'}",
-            "KAFKA_BOOTSTRAP": "127.0.0.1:1",
-            "DATA_DIR": str(tmp_path),
-            "QR_SIGNING_KEYS": QR_TEST_KEYS,
-            **overrides,
-        }
-        app = create_app(config)
+    def build(**changes):
+        app = create_app(settings_for_tests(tmp_path, warehouse_url, **changes), warehouse=warehouse)
+        app.testing = True
         with app.app_context():
             db.create_all()
         apps.append(app)
@@ -159,7 +166,7 @@ def make_app(warehouse, warehouse_url, tmp_path):
 
     yield build
     for app in apps:
-        app.extensions["truyvet.publisher"].close()
+        app.close()
 
 
 @pytest.fixture

@@ -1,13 +1,18 @@
-"""The ``truyvet`` command."""
+"""The ``truyvet`` command.
+
+The top of the dependency graph. Commands import what they run when they run, so
+``truyvet --help`` or ``truyvet kafka status`` does not load Faust, Flask and the warehouse.
+"""
 from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 
 import click
 
 from truyvet.broker import BrokerError, LocalBroker
-from truyvet.settings import Settings, SettingsError
+from config import Settings, SettingsError
 
 
 def _settings() -> Settings:
@@ -80,27 +85,31 @@ def kafka_status() -> None:
 @main.command()
 @click.option("--topics/--no-topics", default=True, help="Also create missing Kafka topics.")
 def migrate(topics: bool) -> None:
-    """Apply warehouse migrations, create database tables and Kafka topics."""
+    """Apply warehouse migrations and retention, create database tables and Kafka topics."""
     from streams.topics import ensure_topics
+    from truyvet.standalone import prepare_warehouse
     from warehouse.client import connect
     from warehouse.errors import WarehouseError
-    from warehouse.migrate import apply_migrations
     from webapp import create_app
     from webapp.extensions import db
 
     settings = _settings()
     try:
-        client = connect(settings.clickhouse_url)
+        warehouse = connect(settings.clickhouse_url)
         try:
-            applied = apply_migrations(client)
+            applied = prepare_warehouse(warehouse, settings)
         finally:
-            client.close()
+            warehouse.close()
     except WarehouseError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"warehouse: {len(applied)} migration(s) applied")
-    app = create_app()
-    with app.app_context():
-        db.create_all()
+    click.echo(f"warehouse: {applied} migration(s) applied, retention "
+               + (f"{settings.retention_days} days" if settings.retention_days else "off (keep everything)"))
+    app = create_app(replace(settings, outbox_relay=False))
+    try:
+        with app.app_context():
+            db.create_all()
+    finally:
+        app.close()
     click.echo("database: tables ready")
     if topics:
         created = ensure_topics(settings.kafka_servers)
@@ -118,20 +127,24 @@ def seed(count: int, seed: int | None) -> None:
     from webapp import create_app
     from webapp.extensions import db
     from webapp.outbox import pending_count, relay_pending
+    from webapp.resources import get_publisher
     from webapp.registry import seed_population
 
-    app = create_app()
-    with app.app_context():
-        db.create_all()
-        added = seed_population(count, seed)
-        click.echo(f"registry: {added} citizens added")
-        try:
-            while relay_pending():
+    # This command relays its own events (and stops), rather than leaving it to a thread.
+    app = create_app(replace(_settings(), outbox_relay=False))
+    try:
+        with app.app_context():
+            db.create_all()
+            added = seed_population(count, seed)
+            click.echo(f"registry: {added} citizens added")
+            try:
+                while relay_pending(get_publisher()):
+                    pass
+            except BrokerUnavailable:
                 pass
-        except BrokerUnavailable:
-            pass
-        waiting = pending_count()
-        app.extensions["truyvet.publisher"].close()
+            waiting = pending_count()
+    finally:
+        app.close()
     if waiting:
         click.echo(f"kafka: {waiting} events wait in the outbox; the running system publishes them")
     else:

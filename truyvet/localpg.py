@@ -60,10 +60,14 @@ class LocalPostgres:
         return done
 
 
-def _bindir() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+def _bindir(versions: Path = Path("/usr/lib/postgresql"), search_path: str | None = None) -> Path:
+    """The newest Debian PostgreSQL's programs, else those beside ``initdb`` on ``search_path`` (PATH)."""
+    found = sorted(versions.glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
     if found:
         return found[-1].parent
-    if shutil.which("initdb"):
-        return Path(shutil.which("initdb")).parent
-    raise PostgresError("PostgreSQL is not installed: apt-get install -y postgresql")
+    initdb = shutil.which("initdb", path=search_path)
+    if initdb:
+        return Path(initdb).parent
+    # Raised, never skipped: a test that needs PostgreSQL must not pass quietly where it is missing.
+    raise PostgresError(f"PostgreSQL is not installed (no initdb in {versions}/*/bin nor on PATH): "
+                        "run `apt-get install postgresql` (make test does this)")

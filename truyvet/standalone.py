@@ -15,14 +15,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import faust
+from clickhouse_connect.driver.client import Client
 from werkzeug.serving import make_server
 
-from streams.app import configure
+from config import Settings
+from streams.app import create_app as create_stream_app
 from streams.topics import ensure_topics
 from truyvet.broker import LocalBroker
-from truyvet.settings import Settings
-from warehouse.client import close_all, get_client
+from warehouse.client import connect
 from warehouse.migrate import apply_migrations
+from warehouse.retention import apply_retention
 
 log = logging.getLogger(__name__)
 
@@ -76,26 +78,38 @@ def run(settings: Settings, host: str, port: int, echo=print) -> None:
 def _run_everything(settings: Settings, host: str, port: int, echo) -> None:
     broker = LocalBroker.for_bootstrap(settings.data_dir / "kafka", settings.kafka_bootstrap)
     owns_broker = not broker.status().running
-    server = None
+    warehouse = server = None
     try:
         echo(f"Starting Kafka on {broker.bootstrap} ...")
         broker.start(die_with_parent=True)
         ensure_topics(settings.kafka_servers)
-        apply_migrations(get_client(settings.clickhouse_url))
-        server = _start_web(settings, host, port)
+        # One client for the web server and the worker: an embedded warehouse directory can be
+        # open in one process only, and once in it.
+        warehouse = connect(settings.clickhouse_url)
+        prepare_warehouse(warehouse, settings)
+        server = _start_web(settings, host, port, warehouse)
         echo(f"truyvet is running: http://{host}:{port}/  (health: http://{host}:{port}/healthz)")
         echo("Press Ctrl-C to stop.")
-        _run_worker(configure(settings))
+        _run_worker(create_stream_app(settings, warehouse))
     finally:
         echo("Stopping truyvet ...")
         if server is not None:
             server.shutdown()
-            server.app.extensions["truyvet.outbox"].stop()
-            server.app.extensions["truyvet.publisher"].close()
-        close_all()
+            server.app.close()
+        if warehouse is not None:
+            warehouse.close()
         if owns_broker:
             broker.stop()
         echo("Stopped.")
+
+
+def prepare_warehouse(warehouse: Client, settings: Settings) -> int:
+    """Apply pending migrations and the retention setting; return how many migrations ran."""
+    applied = apply_migrations(warehouse)
+    if apply_retention(warehouse, settings.retention_days):
+        log.info("warehouse retention set to %s", f"{settings.retention_days} days"
+                 if settings.retention_days else "keep everything")
+    return len(applied)
 
 
 def _interrupt(signum: int, frame) -> None:
@@ -104,18 +118,19 @@ def _interrupt(signum: int, frame) -> None:
 
 def run_worker(settings: Settings) -> None:
     """``truyvet worker``: the Faust worker alone (production topology)."""
-    apply_migrations(get_client(settings.clickhouse_url))
+    warehouse = connect(settings.clickhouse_url)
     try:
-        _run_worker(configure(settings))
+        prepare_warehouse(warehouse, settings)
+        _run_worker(create_stream_app(settings, warehouse))
     finally:
-        close_all()
+        warehouse.close()
 
 
-def _start_web(settings: Settings, host: str, port: int):
+def _start_web(settings: Settings, host: str, port: int, warehouse: Client):
     from webapp import create_app
     from webapp.extensions import db
 
-    app = create_app()
+    app = create_app(settings, warehouse=warehouse)
     with app.app_context():
         db.create_all()
     server = make_server(host, port, app, threaded=True)

@@ -1,1 +1,1 @@
-"""The ClickHouse warehouse: the client factory, migrations, writes and trace queries."""
+"""The ClickHouse warehouse: the client factory, migrations, retention, writes and trace queries."""

@@ -1,12 +1,12 @@
 """The only place that builds warehouse clients; everything else receives one.
 
 ``chdb:///abs/dir`` opens ClickHouse embedded in this process (chDB); ``http(s)://host:8123/db``
-talks to a server. An embedded directory can be open in one process only, so clients are
-cached per URL and shared by every thread of the process (web server and worker alike).
+talks to a server. An embedded directory can be open in one process only: whoever opens a
+client owns and closes it, and hands it to the parts that share the process (``truyvet run``
+gives one to both the web app and the Faust worker).
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,12 +17,8 @@ from warehouse.errors import WarehouseError, WarehouseLocked, driver_errors
 
 EMBEDDED_DATABASE = "truyvet"
 
-_clients: dict[str, Client] = {}
-_clients_lock = threading.Lock()
-
-
 def connect(url: str) -> Client:
-    """Open a new client for ``url``; prefer :func:`get_client`, which shares one per process."""
+    """Open a new client for ``url``; the caller closes it."""
     parsed = urlparse(url)
     if parsed.scheme == "chdb":
         return _connect_embedded(Path(parsed.path))
@@ -30,23 +26,6 @@ def connect(url: str) -> Client:
         with driver_errors(f"connecting to ClickHouse at {parsed.hostname}:{parsed.port}"):
             return clickhouse_connect.get_client(dsn=url)
     raise WarehouseError(f"unsupported warehouse URL {url!r}: use chdb:///dir or http(s)://host:port/db")
-
-
-def get_client(url: str) -> Client:
-    """The process's client for ``url``, opened on first use."""
-    with _clients_lock:
-        client = _clients.get(url)
-        if client is None:
-            client = _clients[url] = connect(url)
-        return client
-
-
-def close_all() -> None:
-    """Close every cached client (on shutdown, and between tests that reopen a directory)."""
-    with _clients_lock:
-        for client in _clients.values():
-            client.close()
-        _clients.clear()
 
 
 def ping(client: Client) -> None:

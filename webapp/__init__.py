@@ -1,51 +1,71 @@
 """The Flask web app: citizens' forms, officers' stations, officials' pages, ops endpoints."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import atexit
 
+from clickhouse_connect.driver.client import Client
 from flask import Flask
+from sqlalchemy import event
 
-from truyvet.settings import Settings
+from config import Settings
+from webapp import checkpoint, citizen, errors, extensions, home, i18n, jsonbody, official, ops, qr
+from webapp.resources import Resources
 
 MAX_REQUEST_BYTES = 64 * 1024
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: defaults, then ``TRUYVET_*`` environment, then ``config`` (tests)."""
-    app = Flask(__name__)
-    settings = Settings.from_env()
+class TruyvetApp(Flask):
+    """A Flask app that owns its resources (publisher, relay, warehouse client) and closes them."""
+
+    def close(self) -> None:
+        self.extensions["truyvet"].close()
+
+
+def create_app(settings: Settings | None = None, *, warehouse: Client | None = None) -> TruyvetApp:
+    """Build the app from ``settings``; without them, from the ``TRUYVET_*`` environment.
+
+    gunicorn calls ``webapp:create_app()``; everything else passes its settings. ``warehouse`` is
+    a client the caller owns and shares (``truyvet run``, tests); without it the app opens its
+    own on first use and closes it with the app.
+    """
+    settings = settings or Settings.from_env()
+    app = TruyvetApp(__name__)
+    # The libraries' own keys, all derived from the one settings object.
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
-        KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        CLICKHOUSE_URL=settings.clickhouse_url,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        DATA_DIR=str(settings.data_dir),
-        QR_SIGNING_KEYS=settings.qr_signing_keys,
-        QR_TOKEN_TTL_HOURS=settings.qr_token_ttl_hours,
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
-        # A household declaring for several people, a shared office connection: generous per
-        # address, strict per ID number. Memory storage is per process; set a shared store
-        # (e.g. redis://) with RATELIMIT_STORAGE_URI when several processes serve.
-        DECLARATION_RATE_PER_IP="60/minute",
-        DECLARATION_RATE_PER_ID="10/hour",
-        RATELIMIT_STORAGE_URI="memory://",
+        RATELIMIT_ENABLED=settings.rate_limits,
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_HEADERS_ENABLED=True,
-        # Off only to measure the web stack without Kafka (bench/) and in tests that relay by hand.
-        OUTBOX_RELAY=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
     )
-    if config:
-        app.config.from_mapping(config)
+    if settings.database_url.startswith("sqlite"):
+        # `truyvet run`, `truyvet seed` and gunicorn workers may write at once: wait for the
+        # lock instead of failing, and let readers go on while one writes.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
+    app.json = jsonbody.StrictJSONProvider(app)
 
-    from webapp import checkpoint, citizen, errors, extensions, i18n, official, ops, outbox, qr
-
-    extensions.init_app(app)
+    extensions.db.init_app(app)
+    if settings.database_url.startswith("sqlite"):
+        with app.app_context():
+            event.listen(extensions.db.engine, "connect", _sqlite_pragmas)
+    extensions.csrf.init_app(app)
+    extensions.limiter.init_app(app)
+    resources = app.extensions["truyvet"] = Resources(app, settings, warehouse)
     i18n.init_app(app)
-    outbox.init_app(app)
-    qr.init_app(app)
+    qr.init_app(app, settings)
     errors.init_app(app)
-    app.register_blueprint(ops.bp)
-    app.register_blueprint(citizen.bp)
-    app.register_blueprint(checkpoint.bp)
-    app.register_blueprint(official.bp)
+    for blueprint in (home.bp, ops.bp, citizen.bp, checkpoint.bp, official.bp):
+        app.register_blueprint(blueprint)
+    resources.start()
+    atexit.register(app.close)  # gunicorn workers exit through atexit: flush the producer
     return app
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # synchronous stays FULL: an acknowledged declaration must survive a power cut too.
+    cursor.close()

@@ -12,5 +12,6 @@ bp = Blueprint("checkpoint", __name__)
 @bp.post("/api/v1/scans")
 @csrf.exempt  # a device API without cookies; authenticated by station tokens once accounts exist
 def post_scan():
+    """Who: station devices (anyone until station tokens exist, issue 7)."""
     scan = scans.submit_scan(request.get_json(silent=True))
     return {"event_id": scan.event_id, "status": "accepted"}, 202

@@ -4,11 +4,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import (Blueprint, Response, current_app, jsonify, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
-from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge, TooManyRequests
+from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from ingest.cardqr import parse_card_qr
 from ingest.errors import InvalidCardQr, InvalidInput, Message
@@ -19,11 +18,13 @@ from webapp import declarations, qr
 from webapp.cardscan import (NO_PHOTO, PHOTO_TOO_LARGE, UnreadablePhoto, card_json, card_problem,
                              read_card_photo)
 from webapp.declarations import IdempotencyConflict
+from webapp.errors import error_response, http_error
 from webapp.extensions import csrf, limiter
 from webapp.forms import (LABELS, MAX_DEPENDANTS, RELATION_LABELS, CardPhotoForm, DeclarationForm,
                           LookupForm)
 from webapp.i18n import t
 from webapp.models import Declaration, as_utc
+from webapp.resources import get_settings
 
 bp = Blueprint("citizen", __name__, template_folder="templates")
 
@@ -35,6 +36,11 @@ ALREADY_SENT = Message(
     "Tờ khai này đã được gửi trước đó với nội dung khác. Thông tin bạn vừa sửa vẫn được giữ "
     "bên dưới: bấm Gửi tờ khai để gửi thành tờ khai mới.",
 )
+DECLARATION_NOT_FOUND = Message(
+    "Declaration not found. Check the address, or look your declarations up by ID number and phone.",
+    "Không tìm thấy tờ khai. Vui lòng kiểm tra lại đường dẫn, hoặc tra cứu tờ khai bằng số giấy tờ và "
+    "số điện thoại.",
+)
 SESSION_EXPIRED = Message(
     "The page had expired, so nothing was sent. Your answers are kept: please send again.",
     "Trang đã hết hạn nên chưa có gì được gửi. Thông tin bạn nhập vẫn được giữ: vui lòng gửi lại.",
@@ -42,11 +48,11 @@ SESSION_EXPIRED = Message(
 
 
 def declaration_rate_per_ip() -> str:
-    return current_app.config["DECLARATION_RATE_PER_IP"]
+    return get_settings().declaration_rate_per_ip
 
 
 def declaration_rate_per_id() -> str:
-    return current_app.config["DECLARATION_RATE_PER_ID"]
+    return get_settings().declaration_rate_per_id
 
 
 def declared_id_number() -> str:
@@ -108,8 +114,7 @@ def scan_card_photo():
     """Read the QR code in a photo of the CCCD card, then show the form filled in from it."""
     request.max_content_length = MAX_PHOTO_BYTES
     try:
-        if current_app.config.get("WTF_CSRF_ENABLED", True):
-            csrf.protect()
+        csrf.protect()
         photo = request.files.get("photo")
     except RequestEntityTooLarge:
         return _declaration_page(DeclarationForm(formdata=None), card_error=t(PHOTO_TOO_LARGE)), 413
@@ -149,9 +154,7 @@ def declaration(declaration_id: str):
     try:
         main = declarations.get(declaration_id)
     except NotFound:
-        return _message_page(404, t("Declaration not found", "Không tìm thấy tờ khai"), t(
-            "Check the address, or look your declarations up by ID number and phone.",
-            "Vui lòng kiểm tra lại đường dẫn, hoặc tra cứu tờ khai bằng số giấy tờ và số điện thoại."))
+        return error_response(404, DECLARATION_NOT_FOUND)
     people = [main, *declarations.dependants_of(main)]
     return render_template("citizen/result.html", people=[_qr_card(person) for person in people])
 
@@ -207,6 +210,8 @@ def qr_keys():
 @bp.errorhandler(CSRFError)
 def _csrf_failed(error: CSRFError):
     """An expired or missing token: keep what was typed, ask to send again, record nothing."""
+    if request.is_json:  # not a browser's form: there is nothing typed to keep
+        return http_error(error)
     if request.endpoint == "citizen.declare":
         # Nothing was stored, so the same idempotency key still guards against a double tap.
         return _declaration_page(DeclarationForm(), notice=t(SESSION_EXPIRED)), 400
@@ -215,33 +220,13 @@ def _csrf_failed(error: CSRFError):
                                history=[], notice=t(SESSION_EXPIRED)), 400
     if request.endpoint == "citizen.scan_card_photo":
         return _declaration_page(DeclarationForm(formdata=None), card_error=t(SESSION_EXPIRED)), 400
-    return _api_or_page(error)
-
-
-@bp.errorhandler(TooManyRequests)
-def _too_many(error: HTTPException):
-    if request.path.startswith("/api/"):
-        return _api_or_page(error)
-    return _message_page(429, t("Too many attempts", "Quá nhiều lượt gửi"), t(
-        "Please wait a few minutes, then try again.", "Vui lòng chờ vài phút rồi thử lại."))
-
-
-def _api_or_page(error: HTTPException):
-    # Blueprint handlers shadow the app's, so keep its rule: JSON for the API, a page for people.
-    if request.path.startswith("/api/"):
-        return jsonify(error=error.description), error.code
-    return _message_page(error.code or 400, t("Something went wrong", "Đã có lỗi xảy ra"),
-                         str(error.description))
+    return http_error(error)
 
 
 def _declaration_page(form: DeclarationForm, **context: Any) -> str:
     return render_template(
         "citizen/declare.html", form=form, labels=LABELS, card_form=CardPhotoForm(formdata=None),
         max_dependants=MAX_DEPENDANTS, **context)
-
-
-def _message_page(status: int, title: str, text: str) -> tuple[str, int]:
-    return render_template("citizen/message.html", title=title, text=text), status
 
 
 def _qr_card(person: Declaration) -> dict[str, Any]:

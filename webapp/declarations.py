@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -21,10 +20,11 @@ from streams import topics
 from streams.records import DeclarationEvent, new_event_id
 from webapp import outbox
 from webapp.extensions import db
+from webapp.resources import get_resources, get_settings
 from webapp.models import Citizen, Declaration, as_utc, utcnow
 from webapp.qr import get_signer
 
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
 LOOKUP_LIMIT = 20
 
 
@@ -61,7 +61,7 @@ def submit(payload: Any, idempotency_key: str | None = None) -> tuple[list[Issue
     returns the first answer instead of declaring again.
     """
     request_hash = _request_hash(payload)
-    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise InvalidInput({"idempotency_key": Message(
             "must be 8-64 letters, digits, _ or -", "phải gồm 8-64 chữ cái, chữ số, _ hoặc -"
         )})
@@ -88,7 +88,7 @@ def submit(payload: Any, idempotency_key: str | None = None) -> tuple[list[Issue
         if replay is None:
             raise
         return replay, True
-    outbox.get_relay().notify()
+    get_resources().relay.notify()
     return [Issued(person) for person in people], False
 
 
@@ -121,7 +121,7 @@ def _declaration(person: PersonInput, declared: DeclarationInput, now: datetime,
         (person.full_name, person.date_of_birth, person.sex),
         (registered.full_name, registered.date_of_birth, registered.sex),
     )
-    ttl = timedelta(hours=current_app.config["QR_TOKEN_TTL_HOURS"])
+    ttl = timedelta(hours=get_settings().qr_token_ttl_hours)
     qr_ref = new_subject_ref()
     return Declaration(
         id=uuid.uuid4().hex,
@@ -180,7 +180,8 @@ def _replay(idempotency_key: str, request_hash: str) -> list[Issued] | None:
 
 def _request_hash(payload: Any) -> str:
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # surrogatepass: a lone surrogate in an ignored field must not turn a hash into a 500.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _iso(moment: datetime) -> str:

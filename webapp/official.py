@@ -1,7 +1,7 @@
 """Health officials: movement and trace queries."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from webapp import scans
 
@@ -10,16 +10,8 @@ bp = Blueprint("official", __name__)
 
 @bp.get("/api/v1/citizens/<citizen_id>/scans")
 def citizen_scans(citizen_id: str):
-    rows = scans.scans_of_citizen(citizen_id)
-    return {
-        "citizen_id": citizen_id,
-        "scans": [
-            {
-                "event_id": scan["event_id"],
-                "place_id": scan["place_id"],
-                "ts": scan["ts"].isoformat() + "Z",
-                "direction": scan["direction"],
-            }
-            for scan in rows
-        ],
-    }
+    """One person's scans, newest first; ``?limit=`` (1-1000) and ``?before=<next cursor>`` page on.
+
+    Who: anyone today; health officials only once accounts exist (issue 7).
+    """
+    return scans.scans_of_citizen(citizen_id, request.args.get("limit"), request.args.get("before"))

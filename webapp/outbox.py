@@ -14,11 +14,12 @@ import uuid
 from datetime import timedelta
 
 import faust
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import or_, select, update
 
 from ingest.errors import BrokerUnavailable
-from webapp.extensions import db, get_publisher
+from ingest.producer import EventPublisher
+from webapp.extensions import db
 from webapp.models import OutboxEvent, utcnow
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def pending_count() -> int:
     )
 
 
-def relay_pending(limit: int = BATCH_SIZE) -> int:
+def relay_pending(publisher: EventPublisher, limit: int = BATCH_SIZE) -> int:
     """Publish up to ``limit`` pending events; return how many Kafka acknowledged."""
     now = utcnow()
     claim = uuid.uuid4().hex[:16]
@@ -74,7 +75,7 @@ def relay_pending(limit: int = BATCH_SIZE) -> int:
     ).all()
     db.session.rollback()
     try:
-        results = get_publisher().publish_many([(row.topic, row.key, row.payload) for row in rows])
+        results = publisher.publish_many([(row.topic, row.key, row.payload) for row in rows])
     except BrokerUnavailable:
         _release([row.id for row in rows])
         raise
@@ -99,25 +100,32 @@ def _release(ids: list[int], commit: bool = True) -> None:
 class OutboxRelay:
     """A daemon thread per process that drains the outbox, woken after each commit."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, publisher: EventPublisher) -> None:
         self._app = app
+        self._publisher = publisher
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def notify(self) -> None:
-        """Ask for a round now, starting the thread on first use (after any fork)."""
-        if not self._app.config["OUTBOX_RELAY"]:
-            return
+    def start(self) -> None:
+        """Start the thread (again after a fork, which keeps no threads); it drains at once."""
         with self._lock:
+            if self._stop.is_set():
+                return
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
                 self._thread.start()
         self._wake.set()
 
+    def notify(self) -> None:
+        """Ask for a round now (a commit staged events)."""
+        if self._thread is not None:
+            self.start()
+
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -133,7 +141,7 @@ class OutboxRelay:
     def _drain(self) -> None:
         while not self._stop.is_set():
             try:
-                if relay_pending() < BATCH_SIZE:  # a partial round took everything there was
+                if relay_pending(self._publisher) < BATCH_SIZE:  # a partial round took all there was
                     return
             except BrokerUnavailable:
                 log.warning("outbox: Kafka unavailable; %d events wait", pending_count())
@@ -144,11 +152,5 @@ class OutboxRelay:
                 db.session.rollback()
                 self._stop.wait(RETRY_AFTER_SECONDS)
                 return
-
-
-def get_relay() -> OutboxRelay:
-    return current_app.extensions["truyvet.outbox"]
-
-
-def init_app(app: Flask) -> None:
-    app.extensions["truyvet.outbox"] = OutboxRelay(app)
+            finally:
+                db.session.remove()

@@ -9,6 +9,7 @@ from pathlib import Path
 import segno
 from flask import Flask, current_app
 
+from config import Settings
 from ingest.qrtoken import SigningKey, Signer
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,8 @@ ERROR_CORRECTION = "m"  # survives a crease or a wet phone screen, keeps the sym
 DEV_KEY_FILE = "qr-signing-key"
 
 
-def init_app(app: Flask) -> None:
-    setting = app.config.get("QR_SIGNING_KEYS") or _development_key(Path(app.config["DATA_DIR"]))
+def init_app(app: Flask, settings: Settings) -> None:
+    setting = settings.qr_signing_keys or _development_key(settings.data_dir)
     app.extensions["truyvet.qr_signer"] = Signer.from_setting(setting)
 
 

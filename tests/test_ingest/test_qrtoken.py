@@ -270,3 +270,15 @@ def test_times_must_be_timezone_aware_and_ttl_positive() -> None:
         signer.issue(new_subject_ref(), now=datetime(2026, 11, 28, 8, 0))
     with pytest.raises(ValueError):
         signer.issue(new_subject_ref(), now=NOW, ttl=timedelta(0))
+
+
+def test_a_trailing_newline_is_not_part_of_a_valid_kid_or_subject() -> None:
+    # ``$`` matches before a final newline; such a kid would be published and never match a token.
+    with pytest.raises(InvalidKeyMaterial):
+        SigningKey.from_seed(SEED, kid="prod-1\n")
+    document = public_key_document(make_signer("k1").public_keys())
+    document["keys"][0]["kid"] = "k1\n"
+    with pytest.raises(InvalidKeyMaterial):
+        load_public_keys(document)
+    with pytest.raises(ValueError):
+        make_signer().issue(new_subject_ref() + "\n", now=NOW)

@@ -72,3 +72,62 @@ def test_non_object_body_is_rejected(payload):
         parse_scan(payload, now=NOW)
     assert caught.value.messages("en") == {"body": "expected a JSON object"}
     assert caught.value.messages("vi") == {"body": "cần một đối tượng JSON"}
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        # $ matched before a trailing newline and \d took any script's digits: all went to Kafka.
+        ({"citizen_id": "001090000001\n"}, "citizen_id"),
+        ({"citizen_id": "００１０９００００００１"}, "citizen_id"),
+        ({"citizen_id": "٠٠١٠٩٠٠٠٠٠٠١"}, "citizen_id"),
+        ({"place_id": "CP-HN-01\n"}, "place_id"),
+        ({"event_id": "station7-000123\n"}, "event_id"),
+        ({"direction": ["in"]}, "direction"),
+        ({"ts": "２０２６-11-28T08:00:00+07:00"}, "ts"),
+        ({"ts": 1764316800}, "ts"),
+    ],
+)
+def test_odd_spellings_are_refused_on_their_field(changes, field):
+    assert set(errors_for(**changes)) == {field}
+
+
+@pytest.mark.parametrize("ts", ["0001-01-01T00:00:00+07:00", "1970-01-01T00:00:00Z", "1999-12-31T23:59:59Z"])
+def test_a_scan_before_2000_is_refused_as_a_wrong_clock(ts):
+    with pytest.raises(InvalidInput) as caught:
+        parse_scan({**VALID, "ts": ts}, now=NOW)  # year 0001 used to overflow into a 500
+    assert caught.value.messages("en") == {"ts": "is before 2000-01-01; check the device clock"}
+    assert caught.value.messages("vi") == {"ts": "nằm trước ngày 01/01/2000; hãy kiểm tra đồng hồ thiết bị"}
+
+
+def test_the_far_future_is_refused_without_overflowing():
+    assert errors_for(ts="9999-12-31T23:00:00-05:00")["ts"].en == "is in the future; check the device clock"
+
+
+def test_2000_onwards_is_accepted_when_everything_is_kept():
+    assert parse_scan({**VALID, "ts": "2000-01-01T00:00:00Z"}, now=NOW).ts == datetime(2000, 1, 1, tzinfo=timezone.utc)
+    assert parse_scan({**VALID, "ts": "2000-01-01T00:00:00Z"}, now=NOW, retention=timedelta(0)).ts.year == 2000
+
+
+def test_a_scan_older_than_the_retention_period_is_refused():
+    retention = timedelta(days=30)
+    too_old = (NOW - retention - timedelta(seconds=1)).isoformat()
+    with pytest.raises(InvalidInput) as caught:
+        parse_scan({**VALID, "ts": too_old}, now=NOW, retention=retention)
+    assert caught.value.messages("en") == {"ts": "is older than the 30-day retention period: it would not be kept"}
+    assert caught.value.messages("vi") == {"ts": "đã quá thời hạn lưu trữ 30 ngày nên sẽ không được lưu"}
+
+    oldest_kept = (NOW - retention).isoformat()
+    assert parse_scan({**VALID, "ts": oldest_kept}, now=NOW, retention=retention).ts == NOW - retention
+
+
+def test_unknown_fields_are_named_but_a_flood_of_them_is_not_echoed_back():
+    flood = {f"field{i:04d}": 1 for i in range(1000)}
+    message = errors_for(**flood)["body"].en
+    assert message.startswith("unknown fields: field0000, field0001")
+    assert message.endswith("and 990 more")
+
+
+def test_every_field_of_the_scan_schema_is_accepted():
+    scan = parse_scan({**VALID, "event_id": "station7-000123"}, now=NOW)
+    assert scan.asdict() == {**VALID, "event_id": "station7-000123", "ts": scan.ts}

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from streams.errors import UndecodableEvent
-from streams.logic import decode_scan, unique_by_event_id
+from streams.logic import decode_scan, refusal_reason, unique_scans
 from streams.records import ScanEvent
 
 TS = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
@@ -40,8 +40,25 @@ def test_undecodable_payloads_say_why(payload, reason):
         decode_scan(payload)
 
 
-def test_redelivered_events_are_kept_once_in_arrival_order():
-    events = [scan("a"), scan("b"), scan("a", place_id="P2"), scan("c")]
-    kept = unique_by_event_id(events)
-    assert [e.event_id for e in kept] == ["a", "b", "c"]
-    assert kept[0].place_id == "P1"
+def test_redelivered_copies_are_kept_once_and_other_content_under_the_same_id_kept_apart():
+    events = [scan("a"), scan("b"), scan("a"), scan("a", place_id="P2"), scan("c")]
+    kept = unique_scans(events)
+    assert [(e.event_id, e.place_id) for e in kept] == [("a", "P1"), ("b", "P1"), ("a", "P2"), ("c", "P1")]
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+07:00", "9999-12-31T23:59:59-07:00"])
+def test_times_outside_what_a_clock_can_hold_are_undecodable_not_a_crash(text):
+    with pytest.raises(UndecodableEvent, match="outside the representable range"):
+        decode_scan(json.dumps({**json.loads(scan().dumps()), "ts": text}).encode())
+
+
+@pytest.mark.parametrize("offset, retention, reason", [
+    (timedelta(0), timedelta(days=30), None),
+    (timedelta(days=-29), timedelta(days=30), None),
+    (timedelta(days=-31), timedelta(days=30), "past_retention"),
+    (timedelta(days=-3000), None, None),
+    (timedelta(minutes=4), timedelta(days=30), None),
+    (timedelta(minutes=6), None, "in_future"),
+])
+def test_refusal_reasons_follow_retention_and_clock_skew(offset, retention, reason):
+    assert refusal_reason(scan(ts=TS + offset), TS, retention) == reason

@@ -45,7 +45,7 @@ def test_scan_api_answers_503_while_the_broker_is_down(make_app, tmp_path):
     assert started.returncode == 0, started.stderr
     assert "Kafka is running" in started.stdout
     try:
-        client = make_app(KAFKA_BOOTSTRAP=f"127.0.0.1:{SPARE_KAFKA_PORT}").test_client()
+        client = make_app(kafka_bootstrap=f"127.0.0.1:{SPARE_KAFKA_PORT}").test_client()
         assert client.post("/api/v1/scans", json=a_scan()).status_code == 202
         assert client.get("/healthz").json["kafka"] == "ok"
     finally:
@@ -53,7 +53,7 @@ def test_scan_api_answers_503_while_the_broker_is_down(make_app, tmp_path):
     assert stopped.stdout.strip() == "Kafka stopped"
     assert truyvet(env, "kafka", "status").returncode == 1
 
-    response = client.post("/api/v1/scans", json=a_scan())
+    response = client.post("/api/v1/scans?lang=en", json=a_scan())
 
     assert response.status_code == 503
     assert "unavailable" in response.json["error"]

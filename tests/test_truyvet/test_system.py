@@ -29,19 +29,37 @@ def post_scan(system, **fields) -> requests.Response:
 
 
 def scans_of(system, citizen_id: str) -> list[dict]:
-    response = requests.get(f"{system['url']}/api/v1/citizens/{citizen_id}/scans", timeout=10)
+    response = requests.get(f"{system['url']}/api/v1/citizens/{citizen_id}/scans?limit=1000", timeout=10)
     assert response.status_code == 200, response.text
     return response.json()["scans"]
 
 
-def wait_for_scans(system, citizen_id: str, count: int, timeout: float = 30) -> list[dict]:
+def wait_for_scans(system, citizen_id: str, count: int = 1, event_id: str | None = None,
+                   timeout: float = 30) -> list[dict]:
+    """Poll until the person has ``count`` scans (and the scan ``event_id`` among them)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         scans = scans_of(system, citizen_id)
-        if len(scans) >= count:
+        if len(scans) >= count and (event_id is None or event_id in {s["event_id"] for s in scans}):
             return scans
-        time.sleep(0.25)
-    raise AssertionError(f"{citizen_id} has {len(scans_of(system, citizen_id))} scans, expected {count}")
+        time.sleep(0.1)
+    raise AssertionError(f"{citizen_id} has {scans_of(system, citizen_id)}, expected {count} and {event_id}")
+
+
+def dead_letters(bootstrap: str, marker: str, count: int, timeout_ms: int = 30000) -> list[dict]:
+    """The dead letters whose payload holds ``marker``, once ``count`` of them arrived."""
+    consumer = KafkaConsumer(topics.DEADLETTER, bootstrap_servers=bootstrap,
+                             auto_offset_reset="earliest", consumer_timeout_ms=timeout_ms)
+    found = []
+    try:
+        for message in consumer:
+            if marker in message.value.decode():
+                found.append(json.loads(message.value))
+                if len(found) == count:
+                    break
+    finally:
+        consumer.close()
+    return found
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
@@ -81,9 +99,45 @@ def test_same_event_id_twice_is_stored_once(system):
     # Same key, same partition: once this later scan is stored, both copies were processed.
     later = post_scan(system, citizen_id=citizen).json()["event_id"]
 
-    wait_for_scans(system, citizen, 2)
-    time.sleep(1)
-    assert sorted(s["event_id"] for s in scans_of(system, citizen)) == sorted([event_id, later])
+    wait_for_scans(system, citizen, event_id=later)
+    assert [s["event_id"] for s in scans_of(system, citizen)] == [later, event_id]  # newest first
+
+
+def test_the_same_event_id_with_other_content_never_rewrites_what_was_stored(system):
+    citizen = random_cccd()
+    event_id = uuid.uuid4().hex
+    ts = now_iso()
+    assert post_scan(system, citizen_id=citizen, event_id=event_id, ts=ts, place_id="GATE-A").status_code == 202
+    assert post_scan(system, citizen_id=citizen, event_id=event_id, ts=ts, place_id="GATE-B").status_code == 202
+
+    scans = wait_for_scans(system, citizen, 2)
+
+    assert sorted(s["place_id"] for s in scans) == ["GATE-A", "GATE-B"]
+
+
+def test_rows_the_warehouse_refuses_are_dead_lettered_and_the_stream_keeps_moving(system):
+    bootstrap = system["broker"].bootstrap
+    citizen, marker = random_cccd(), uuid.uuid4().hex
+    scan = {"citizen_id": citizen, "place_id": "CP-1", "ts": now_iso(), "direction": "in"}
+    good = [{**scan, "event_id": f"{marker}-good-{i}"} for i in range(50)]
+    # Well-formed JSON another producer could send, which the warehouse's constraints refuse.
+    bad = [{**scan, "event_id": f"{marker}-long", "place_id": "P" * 300},
+           {**scan, "event_id": f"{marker}-id", "citizen_id": "１２３４５６７８９０１２"}]
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for body in good[:25] + bad + good[25:]:  # one key, one partition: most likely one batch
+        producer.send(topics.SCANS, key=citizen.encode(), value=json.dumps(body).encode())
+    producer.flush()
+    producer.close()
+
+    letters = dead_letters(bootstrap, marker, count=2)
+    assert sorted(json.loads(letter["payload"])["event_id"] for letter in letters) == [
+        f"{marker}-id", f"{marker}-long"]
+    assert {letter["reason"] for letter in letters} == {"warehouse_refused"}
+    assert all("469" in letter["error"] or "onstraint" in letter["error"] for letter in letters)
+    assert {s["event_id"] for s in wait_for_scans(system, citizen, 50)} == {b["event_id"] for b in good}
+
+    later = post_scan(system, citizen_id=citizen).json()["event_id"]
+    wait_for_scans(system, citizen, event_id=later)
 
 
 def test_malformed_scan_is_rejected_field_by_field_and_not_published(system):
@@ -115,6 +169,7 @@ def test_undecodable_event_goes_to_the_dead_letter_topic(system):
     consumer.close()
     assert letter["topic"] == topics.SCANS
     assert (letter["partition"], letter["offset"]) == (metadata.partition, metadata.offset)
+    assert letter["reason"] == "undecodable"
     assert letter["error"].startswith("not JSON")
 
 

@@ -1,35 +1,23 @@
 """Numbered migrations with checksums, on the real embedded ClickHouse."""
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
-from warehouse.client import connect
 from warehouse.errors import MigrationError
 from warehouse.migrate import Migration, apply_migrations, load_migrations
 
 
-@pytest.fixture
-def scratch(warehouse, warehouse_url):
-    """A client on a fresh database of the session warehouse."""
-    client = connect(warehouse_url)
-    name = f"scratch_{uuid.uuid4().hex[:8]}"
-    client.command(f"CREATE DATABASE {name}")
-    client.database = name
-    yield client
-    client.command(f"DROP DATABASE {name}")
-
-
 def tables(client) -> set[str]:
-    return {row[0] for row in client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows}
+    rows = client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows
+    return {name for (name,) in rows}
 
 
-def test_project_migrations_create_the_scans_table_once(scratch):
+def test_project_migrations_create_the_scan_tables_once(scratch):
     applied = apply_migrations(scratch)
     assert [m.name for m in applied] == [m.name for m in load_migrations()]
-    assert {"scans", "schema_versions"} <= tables(scratch)
+    assert {"scans", "scans_by_citizen", "scans_by_citizen_mv", "schema_versions"} <= tables(scratch)
     assert apply_migrations(scratch) == []
     versions = scratch.query("SELECT version, checksum FROM schema_versions ORDER BY version").result_rows
     assert versions == [(m.version, m.checksum) for m in load_migrations()]
@@ -63,3 +51,82 @@ def test_badly_named_migration_files_are_refused(tmp_path: Path):
     (tmp_path / "1_first.sql").write_text("SELECT 1")
     with pytest.raises(MigrationError, match="NNNN_lowercase_name.sql"):
         load_migrations(tmp_path)
+
+
+# 0002: the scan tables' layout ------------------------------------------------------------
+
+def layout(client, table: str) -> tuple[str, str, str, str]:
+    return client.query(
+        "SELECT engine, partition_key, sorting_key, engine_full FROM system.tables"
+        " WHERE database = currentDatabase() AND name = {table:String}", parameters={"table": table},
+    ).result_rows[0]
+
+
+def test_scans_are_keyed_by_all_their_content_without_a_ttl(scratch):
+    apply_migrations(scratch)
+
+    engine, partition, key, full = layout(scratch, "scans")
+    assert (engine, partition, key) == (
+        "ReplacingMergeTree", "toYYYYMM(ts)", "place_id, ts, event_id, citizen_id, direction")
+    assert " TTL " not in full
+    engine, partition, key, full = layout(scratch, "scans_by_citizen")
+    assert (engine, partition, key) == (
+        "ReplacingMergeTree", "toYYYYMM(ts)", "citizen_id, ts, event_id, place_id, direction")
+    assert " TTL " not in full
+    assert "PROJECTION" not in scratch.command("SHOW CREATE TABLE scans")
+
+
+def fill_old_layout(client, months: int) -> None:
+    """0001's table with ten scans a month, two invalid ones and a redelivered copy."""
+    for first_month in range(0, months, 50):  # 0001's table takes at most 100 months per insert
+        client.command(f"""
+            INSERT INTO scans (event_id, citizen_id, place_id, ts, direction)
+            SELECT toString(number), leftPad(toString(number % 7), 12, '0'), 'P' || toString(number % 3),
+                   toDateTime64('2030-01-01 00:00:00', 3, 'UTC') + toIntervalMonth(intDiv(number, 10)), 'in'
+            FROM numbers({first_month * 10}, {min(50, months - first_month) * 10})""")
+    client.command("""
+        INSERT INTO scans (event_id, citizen_id, place_id, ts, direction) VALUES
+            ('bad-id', 'not-a-cccd', 'P0', '2030-01-01 00:00:00', 'in'),
+            ('bad-place', '000000000001', '', '2030-01-01 00:00:00', 'in'),
+            ('0', '000000000000', 'P0', '2030-01-01 00:00:00', 'in')""")
+
+
+def counts(client) -> tuple[int, int, int]:
+    return client.query(
+        "SELECT (SELECT count() FROM scans FINAL), (SELECT count() FROM scans_by_citizen FINAL),"
+        " (SELECT count() FROM scans_invalid_0002)"
+    ).result_rows[0]
+
+
+def test_0002_moves_old_rows_and_sets_invalid_ones_aside(scratch):
+    first, second = load_migrations()[:2]
+    apply_migrations(scratch, [first])
+    fill_old_layout(scratch, months=150)  # more than one insert may touch
+
+    apply_migrations(scratch, [first, second])
+
+    assert counts(scratch) == (1500, 1500, 2)
+    assert sorted(r[0] for r in scratch.query("SELECT event_id FROM scans_invalid_0002").result_rows) == [
+        "bad-id", "bad-place"]
+    assert "scans_0001" not in tables(scratch)
+    # The view feeds the citizen table from now on.
+    scratch.command("INSERT INTO scans (event_id, citizen_id, place_id, ts, direction)"
+                    " VALUES ('new', '000000000009', 'P1', '2031-01-01 00:00:00', 'in')")
+    assert scratch.command("SELECT count() FROM scans_by_citizen FINAL WHERE event_id = 'new'") == 1
+
+
+@pytest.mark.parametrize("done", range(len(load_migrations()[1].statements()) + 1))
+def test_0002_can_run_again_after_failing_half_way(scratch, done):
+    first, second = load_migrations()[:2]
+    apply_migrations(scratch, [first])
+    fill_old_layout(scratch, months=3)
+    for statement in second.statements()[:done]:  # as if the next statement had failed
+        scratch.command(statement)
+
+    apply_migrations(scratch, [first, second])
+
+    assert counts(scratch) == (30, 30, 2)
+    assert layout(scratch, "scans")[2] == "place_id, ts, event_id, citizen_id, direction"
+    scratch.command("INSERT INTO scans (event_id, citizen_id, place_id, ts, direction)"
+                    " VALUES ('new', '000000000009', 'P1', '2031-01-01 00:00:00', 'in')")
+    assert scratch.command("SELECT count() FROM scans_by_citizen WHERE event_id = 'new'") == 1

@@ -6,12 +6,14 @@ downloaded. The page is opened at a phone's width, in a browser that prefers Vie
 from __future__ import annotations
 
 import io
+import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import segno
 import zxingcpp
 from PIL import Image
+from playwright.sync_api import sync_playwright
 
 from ingest.qrtoken import KEY_DOCUMENT_PATH, load_public_keys, verify
 
@@ -25,15 +27,28 @@ TOKEN_TTL = timedelta(hours=72)
 CARD_QR = "001090012345||Nguyễn Văn An|17051990|Nam|Số 1 Tràng Tiền, Hà Nội|01022021"
 
 
+def chromium_executable(path: str = CHROMIUM) -> str:
+    """Debian's Chromium, or a failure saying how to install it: a missing browser is never a skip."""
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"Debian's chromium is not installed (no {path}): run `apt-get install chromium` "
+                    "(make test does this)", pytrace=False)
+    return path
+
+
 def launch(driver, *extra_args: str):
-    return driver.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args], headless=True)
+    return driver.chromium.launch(executable_path=chromium_executable(), args=[*CHROMIUM_ARGS, *extra_args],
+                                  headless=True)
+
+
+def test_a_missing_chromium_fails_saying_what_to_install(tmp_path):
+    with pytest.raises(pytest.fail.Exception, match=r"run `apt-get install chromium` \(make test does this\)"):
+        chromium_executable(str(tmp_path / "chromium"))
 
 
 @pytest.fixture(scope="module")
 def driver():
     """Playwright, once: its sync API runs one event loop per thread."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as started:
+    with sync_playwright() as started:
         yield started
 
 

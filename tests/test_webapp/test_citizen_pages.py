@@ -112,7 +112,7 @@ def qr_photo(text: str, **kwargs) -> io.BytesIO:
 
 @pytest.fixture
 def app(make_app):
-    return make_app(OUTBOX_RELAY=False)
+    return make_app()
 
 
 def test_form_is_in_vietnamese_by_default_and_in_english_on_request(client):
@@ -133,7 +133,7 @@ def test_form_is_in_vietnamese_by_default_and_in_english_on_request(client):
 
 
 def test_posting_without_the_csrf_token_is_refused_and_keeps_the_answers(make_app):
-    app = make_app(OUTBOX_RELAY=False, WTF_CSRF_ENABLED=True)
+    app = make_app()
     client = app.test_client()
     data = declaration(open_form(client))
     del data["csrf_token"]
@@ -374,7 +374,7 @@ def test_an_unknown_declaration_gets_a_page_not_a_stack_trace(client):
 
 
 def test_the_form_and_the_api_share_the_declaration_rate_limits(make_app):
-    client = make_app(OUTBOX_RELAY=False, DECLARATION_RATE_PER_ID="3/hour").test_client()
+    client = make_app(declaration_rate_per_id="3/hour").test_client()
     page = open_form(client)
     api = {"citizen_id": "001090012345", "full_name": "Nguyễn Văn An", "date_of_birth": "1990-05-17",
            "sex": "male", "phone": "0912345678"}

@@ -17,7 +17,7 @@ from webapp.models import Citizen, Declaration, OutboxEvent
 
 @pytest.fixture
 def app(make_app):
-    return make_app(OUTBOX_RELAY=False)
+    return make_app()
 
 
 def register(app, payload: dict, **changes) -> Citizen:
@@ -154,19 +154,19 @@ def test_qr_images_carry_the_token(client):
 
 
 def test_token_lifetime_is_configurable(make_app):
-    client = make_app(OUTBOX_RELAY=False, QR_TOKEN_TTL_HOURS=24).test_client()
+    client = make_app(qr_token_ttl_hours=24).test_client()
     body = post(client, declaration()).json
     expires = datetime.fromisoformat(body["qr_expires_at"].replace("Z", "+00:00"))
     assert timedelta(hours=23, minutes=59) < expires - datetime.now(timezone.utc) <= timedelta(hours=24)
 
 
 def test_rate_limit_per_id_number(make_app):
-    client = make_app(OUTBOX_RELAY=False, DECLARATION_RATE_PER_ID="2/hour").test_client()
+    client = make_app(declaration_rate_per_id="2/hour").test_client()
     payload = declaration()
     assert [post(client, payload).status_code for _ in range(3)] == [201, 201, 429]
     assert post(client, declaration()).status_code == 201  # another person is not held back
 
 
 def test_rate_limit_per_address(make_app):
-    client = make_app(OUTBOX_RELAY=False, DECLARATION_RATE_PER_IP="2/minute").test_client()
+    client = make_app(declaration_rate_per_ip="2/minute").test_client()
     assert [post(client, declaration()).status_code for _ in range(3)] == [201, 201, 429]

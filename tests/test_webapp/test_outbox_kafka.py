@@ -12,6 +12,7 @@ from tests.conftest import OUTAGE_KAFKA_PORT
 from tests.factories import child, declaration
 from truyvet.broker import LocalBroker
 from webapp.outbox import pending_count, relay_pending
+from webapp.resources import get_publisher
 
 pytestmark = pytest.mark.broker
 
@@ -27,7 +28,7 @@ def read_declarations(bootstrap: str) -> list[DeclarationEvent]:
 
 def test_declarations_taken_while_kafka_is_down_are_delivered_once_later(make_app, tmp_path):
     broker = LocalBroker.for_bootstrap(tmp_path / "kafka", f"127.0.0.1:{OUTAGE_KAFKA_PORT}")
-    app = make_app(OUTBOX_RELAY=False, KAFKA_BOOTSTRAP=broker.bootstrap)
+    app = make_app(kafka_bootstrap=broker.bootstrap)
     client = app.test_client()
 
     response = client.post("/api/v1/declarations", json=declaration(dependants=[child()]))
@@ -38,15 +39,15 @@ def test_declarations_taken_while_kafka_is_down_are_delivered_once_later(make_ap
     with app.app_context():
         assert pending_count() == 2
         with pytest.raises(BrokerUnavailable):
-            relay_pending()
+            relay_pending(get_publisher())
         assert pending_count() == 2
 
     broker.start()
     try:
         ensure_topics([broker.bootstrap])
         with app.app_context():
-            assert relay_pending() == 2
-            assert relay_pending() == 0
+            assert relay_pending(get_publisher()) == 2
+            assert relay_pending(get_publisher()) == 0
             assert pending_count() == 0
         events = read_declarations(broker.bootstrap)
     finally:

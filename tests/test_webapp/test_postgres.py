@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import child, declaration
+from tests.test_webapp.test_citizen_pages import open_form
 from webapp.extensions import db
 from webapp.models import Citizen
 from webapp.outbox import pending_count
@@ -14,8 +15,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def app(make_app, postgres_url):
-    # CSRF is tested on SQLite (test_citizen_pages); here the pages only read and write the rows.
-    app = make_app(SQLALCHEMY_DATABASE_URI=postgres_url, OUTBOX_RELAY=False, WTF_CSRF_ENABLED=False)
+    app = make_app(database_url=postgres_url)
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -36,7 +36,9 @@ def test_declarations_are_stored_replayed_and_staged_on_postgres(app, client):
     assert other.status_code == 409
     with app.app_context():
         assert pending_count() == 2
-    page = client.post("/tra-cuu", data={"id_number": payload["citizen_id"], "phone": payload["phone"]})
+    token = open_form(client, "/tra-cuu").values["csrf_token"]
+    page = client.post("/tra-cuu", data={"id_number": payload["citizen_id"], "phone": payload["phone"],
+                                         "csrf_token": token})
     assert first.json["declaration_id"] in page.get_data(as_text=True)
 
 

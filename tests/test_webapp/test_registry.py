@@ -45,7 +45,7 @@ def test_every_seeded_citizen_is_staged_for_the_citizens_topic(app):
 
 def test_the_same_seed_gives_the_same_people(make_app):
     def people(seed):
-        app = make_app(OUTBOX_RELAY=False, SQLALCHEMY_DATABASE_URI="sqlite://")
+        app = make_app(database_url="sqlite://")
         with app.app_context():
             seed_population(10, seed=seed)
             return sorted((c.citizen_id, c.full_name) for c in db.session.scalars(db.select(Citizen)))

@@ -1,7 +1,7 @@
 """The scan API without a broker: validation, outage answers, reads from the warehouse."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from streams.records import ScanEvent
 from tests.conftest import random_cccd
@@ -35,10 +35,32 @@ def test_oversized_body_gets_413(client):
 def test_unreachable_broker_gets_503_with_a_clear_message(client):
     scan = {"citizen_id": random_cccd(), "place_id": "P1", "direction": "in",
             "ts": datetime.now(timezone.utc).isoformat()}
-    response = client.post("/api/v1/scans", json=scan)
+    response = client.post("/api/v1/scans?lang=en", json=scan)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert response.json == {"error": "The event stream is unavailable; nothing was recorded. Please retry shortly."}
+    assert "gián đoạn" in client.post("/api/v1/scans?lang=vi", json=scan).json["error"]
+
+
+def test_a_scan_older_than_retention_is_refused_not_accepted_and_lost(make_app):
+    client = make_app(retention_days=30).test_client()
+    scan = {"citizen_id": random_cccd(), "place_id": "P1", "direction": "in",
+            "ts": (datetime.now(timezone.utc) - timedelta(days=31)).isoformat()}
+
+    response = client.post("/api/v1/scans?lang=en", json=scan)
+
+    assert response.status_code == 400
+    assert set(response.json["errors"]) == {"ts"}
+    assert "30-day" in response.json["errors"]["ts"]
+
+
+def test_with_retention_off_a_historical_scan_goes_on_to_kafka(make_app):
+    client = make_app(retention_days=0).test_client()
+    scan = {"citizen_id": random_cccd(), "place_id": "P1", "direction": "in", "ts": "2021-07-09T08:30:00+07:00"}
+
+    response = client.post("/api/v1/scans", json=scan)
+
+    assert response.status_code == 503  # validated and sent; only the (unreachable) broker is missing
 
 
 def test_citizen_scans_are_read_from_the_warehouse(client, warehouse):
@@ -51,8 +73,38 @@ def test_citizen_scans_are_read_from_the_warehouse(client, warehouse):
     assert response.status_code == 200
     assert response.json == {
         "citizen_id": citizen,
-        "scans": [{"event_id": "w-1", "place_id": "MARKET-3", "ts": "2026-11-01T07:45:00Z", "direction": "in"}],
+        "scans": [{"event_id": "w-1", "place_id": "MARKET-3", "ts": "2026-11-01T07:45:00.000Z", "direction": "in"}],
+        "next": None,
     }
+
+
+def test_a_commuters_scans_come_newest_first_in_pages(client, warehouse):
+    citizen = random_cccd()
+    start = datetime(2026, 10, 1, 7, 0, tzinfo=timezone.utc)
+    write_scans(warehouse, [
+        ScanEvent(event_id=f"c-{day:03d}", citizen_id=citizen, place_id="METRO-1",
+                  ts=start + timedelta(days=day), direction="in")
+        for day in range(45)
+    ])
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = f"?limit=20&before={cursor}" if cursor else "?limit=20"
+        page = client.get(f"/api/v1/citizens/{citizen}/scans{query}").json
+        seen += [scan["event_id"] for scan in page["scans"]]
+        pages += 1
+        cursor = page["next"]
+        if cursor is None:
+            break
+
+    assert pages == 3
+    assert seen == [f"c-{day:03d}" for day in reversed(range(45))]
+
+
+def test_a_malformed_page_request_gets_field_errors(client):
+    response = client.get(f"/api/v1/citizens/{random_cccd()}/scans?limit=0&before=garbage&lang=en")
+    assert response.status_code == 400
+    assert set(response.json["errors"]) == {"limit", "before"}
 
 
 def test_citizen_scans_reject_a_malformed_id(client):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from truyvet.settings import Settings, SettingsError
+from config import Settings, SettingsError
 
 
 def test_defaults_put_everything_under_the_data_dir(tmp_path):

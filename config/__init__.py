@@ -1,0 +1,140 @@
+"""Settings shared by every process, read from ``TRUYVET_*`` environment variables.
+
+This module imports nothing else of the project, so every layer may use it and the CLI alone
+sits on top. Nothing reads the environment at import time: callers ask for
+``Settings.from_env()`` once, at the edge (the CLI, gunicorn's ``webapp:create_app()``), and
+pass the object down.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+PREFIX = "TRUYVET_"
+DEFAULT_DATA_DIR = "var"
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+# Movement data and personal records: long enough to trace two generations back from a case
+# confirmed late (14 days of incubation, days to a test result, F1 exposure before that);
+# Singapore's SafeEntry kept 25 days. 0 keeps everything (drills, replays of historical data).
+DEFAULT_RETENTION_DAYS = 30
+WAREHOUSE_SCHEMES = ("chdb", "http", "https")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
+    clickhouse_url: str = ""  # empty: chdb://<data dir>/warehouse
+    database_url: str = ""  # empty: sqlite:///<data dir>/truyvet.db
+    secret_key: str = ""  # empty: random per process
+    # "kid:seed[,kid:seed...]", oldest first; unset: a development key kept in the data dir.
+    qr_signing_keys: str | None = None
+    qr_token_ttl_hours: int = 72
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    # A household declaring for several people, a shared office connection: generous per
+    # address, strict per ID number.
+    declaration_rate_per_ip: str = "60/minute"
+    declaration_rate_per_id: str = "10/hour"
+    rate_limits: bool = True
+    # Per process by default; a shared store (redis://...) when several processes serve.
+    ratelimit_storage_uri: str = "memory://"
+    # Off only to measure the web stack without Kafka (bench/) and in tests that relay by hand.
+    outbox_relay: bool = True
+
+    def __post_init__(self) -> None:
+        data_dir = Path(self.data_dir).resolve()
+        object.__setattr__(self, "data_dir", data_dir)
+        if not self.clickhouse_url:
+            object.__setattr__(self, "clickhouse_url", f"chdb://{data_dir / 'warehouse'}")
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'truyvet.db'}")
+        if not self.secret_key:
+            # A random key keeps a developer's machine safe; production sets it (compose does).
+            object.__setattr__(self, "secret_key", secrets.token_urlsafe(32))
+        self.validate()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+
+        def text(name: str, default: str = "") -> str:
+            return env.get(f"{PREFIX}{name}") or default
+
+        return cls(
+            data_dir=Path(text("DATA_DIR", DEFAULT_DATA_DIR)),
+            kafka_bootstrap=text("KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP),
+            clickhouse_url=text("CLICKHOUSE_URL"),
+            database_url=text("DATABASE_URL"),
+            secret_key=text("SECRET_KEY"),
+            qr_signing_keys=text("QR_SIGNING_KEYS") or None,
+            qr_token_ttl_hours=_whole_number(env, "QR_TOKEN_TTL_HOURS", 72, minimum=1),
+            retention_days=_whole_number(env, "RETENTION_DAYS", DEFAULT_RETENTION_DAYS, minimum=0),
+            declaration_rate_per_ip=text("DECLARATION_RATE_PER_IP", "60/minute"),
+            declaration_rate_per_id=text("DECLARATION_RATE_PER_ID", "10/hour"),
+            rate_limits=_flag(env, "RATE_LIMITS", True),
+            ratelimit_storage_uri=text("RATELIMIT_STORAGE_URI", "memory://"),
+            outbox_relay=_flag(env, "OUTBOX_RELAY", True),
+        )
+
+    def validate(self) -> None:
+        scheme = urlparse(self.clickhouse_url).scheme
+        if scheme not in WAREHOUSE_SCHEMES:
+            raise SettingsError(
+                f"{PREFIX}CLICKHOUSE_URL must start with chdb://, http:// or https://, "
+                f"got {self.clickhouse_url!r}"
+            )
+        if not split_servers(self.kafka_bootstrap):
+            raise SettingsError(f"{PREFIX}KAFKA_BOOTSTRAP is empty")
+        if self.qr_token_ttl_hours < 1:
+            raise SettingsError(f"{PREFIX}QR_TOKEN_TTL_HOURS must be at least 1")
+        if self.retention_days < 0:
+            raise SettingsError(f"{PREFIX}RETENTION_DAYS must be 0 (keep everything) or more")
+
+    @property
+    def kafka_servers(self) -> list[str]:
+        return split_servers(self.kafka_bootstrap)
+
+    @property
+    def retention(self) -> timedelta | None:
+        """How long movement data and personal records are kept; None keeps them forever."""
+        return timedelta(days=self.retention_days) if self.retention_days else None
+
+
+def split_servers(bootstrap: str) -> list[str]:
+    """``"a:9092, b:9092"`` -> ``["a:9092", "b:9092"]``.
+
+    >>> split_servers(" kafka-1:9092,, kafka-2:9092 ")
+    ['kafka-1:9092', 'kafka-2:9092']
+    """
+    return [server.strip() for server in bootstrap.split(",") if server.strip()]
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(f"{PREFIX}{name}")
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < minimum:
+        raise SettingsError(f"{PREFIX}{name} must be a whole number of at least {minimum}, got {raw!r}")
+    return int(raw)
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(f"{PREFIX}{name}")
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise SettingsError(f"{PREFIX}{name} must be on or off, got {raw!r}")

@@ -1,0 +1,81 @@
+"""Warehouse fixtures: scratch databases and a million-row table, in the session's chDB.
+
+chDB opens one directory per process, so every client here is another client on the
+session warehouse's directory, pointed at its own database.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from clickhouse_connect.driver.client import Client
+
+from streams.records import ScanEvent
+from warehouse.client import connect
+from warehouse.migrate import apply_migrations
+
+T0 = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+BIG_ROWS = 1_000_000
+BIG_CITIZENS = 20_000  # 50 scans each
+BIG_PLACES = 5_000
+BIG_MONTHS = 3
+
+
+def scan(event_id: str, citizen_id: str, minutes: float = 0, place_id: str = "P1",
+         direction: str = "in", ts: datetime | None = None) -> ScanEvent:
+    """A scan ``minutes`` after T0 (or at ``ts``)."""
+    return ScanEvent(event_id=event_id, citizen_id=citizen_id, place_id=place_id,
+                     ts=ts or T0 + timedelta(minutes=minutes), direction=direction)
+
+
+def big_citizen(n: int) -> str:
+    """The n-th of the million-row table's citizens."""
+    return "0790" + f"{n % BIG_CITIZENS:08d}"
+
+
+@pytest.fixture
+def scratch(warehouse, warehouse_url):
+    """A client on a fresh, empty database of the session warehouse."""
+    client = connect(warehouse_url)
+    name = f"scratch_{uuid.uuid4().hex[:8]}"
+    client.command(f"CREATE DATABASE {name}")
+    client.database = name
+    yield client
+    client.command(f"DROP DATABASE {name} SYNC")
+    client.close()
+
+
+@dataclass(frozen=True)
+class BigTable:
+    client: Client
+    insert_seconds: float  # both tables: the view feeds scans_by_citizen in the same insert
+
+
+@pytest.fixture(scope="session")
+def big_table(warehouse, warehouse_url):
+    """A migrated database holding a million scans, generated server-side.
+
+    Spread over BIG_CITIZENS people, BIG_PLACES places and BIG_MONTHS months.
+    """
+    client = connect(warehouse_url)
+    client.command("DROP DATABASE IF EXISTS bigtest")
+    client.command("CREATE DATABASE bigtest")
+    client.database = "bigtest"
+    apply_migrations(client)
+    started = time.perf_counter()
+    client.command(f"""
+        INSERT INTO scans (event_id, citizen_id, place_id, ts, direction)
+        SELECT lower(hex(cityHash64(number))),
+               '0790' || leftPad(toString(number % {BIG_CITIZENS}), 8, '0'),
+               'PLACE-' || toString(cityHash64(number, 1) % {BIG_PLACES}),
+               toDateTime64('2026-01-01 00:00:00', 3, 'UTC')
+                   + toIntervalMillisecond(cityHash64(number, 2) % ({BIG_MONTHS} * 30 * 86400000)),
+               ['in', 'out', 'pass', 'turn_back'][1 + number % 4]
+        FROM numbers({BIG_ROWS})""")
+    yield BigTable(client, time.perf_counter() - started)
+    client.command("DROP DATABASE bigtest")
+    client.close()

@@ -1,0 +1,83 @@
+"""Retention of movement data: one setting, applied as a TTL by code on every start.
+
+Migrations cannot know the deployment's setting, and a TTL change rewrites TTL information in
+every part, so this reads the tables' current TTL and alters only the tables that differ.
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+from clickhouse_connect.driver.client import Client
+
+from warehouse.errors import WarehouseError, driver_errors
+
+log = logging.getLogger(__name__)
+
+RETENTION_TABLES = ("scans", "scans_by_citizen")
+# A century: beyond it the expiry date leaves DateTime's range and the TTL means nothing.
+MAX_RETENTION_DAYS = 36_500
+# engine_full ends "... TTL <expression> [SETTINGS ...]"; ClickHouse writes the expression in
+# its own normal form (INTERVAL 30 DAY becomes toIntervalDay(30)).
+_TTL_CLAUSE = re.compile(r"\sTTL\s+(.*?)(?:\s+SETTINGS\s.*)?$", re.DOTALL)
+
+_CURRENT_TTLS = """
+SELECT name, engine_full
+FROM system.tables
+WHERE database = currentDatabase() AND name IN {tables:Array(String)}
+"""
+
+
+def apply_retention(client: Client, days: int) -> bool:
+    """Keep scans ``days`` days after their timestamp (0 keeps everything); return whether
+    any table's TTL changed.
+
+    ``days`` ends up in DDL, where ClickHouse binds no parameters, so only a plain int in range
+    gets there.
+    """
+    if type(days) is not int or not 0 <= days <= MAX_RETENTION_DAYS:
+        raise ValueError(f"retention must be a whole number of days from 0 to {MAX_RETENTION_DAYS}, got {days!r}")
+    wanted = ttl_expression(days)
+    changed = False
+    for table, current in current_ttls(client).items():
+        if current == wanted:
+            continue
+        clause = "REMOVE TTL" if wanted is None else f"MODIFY TTL toDateTime(ts) + INTERVAL {days} DAY"
+        with driver_errors(f"setting the retention of {table}"):
+            client.command(f"ALTER TABLE {table} {clause}")
+        log.info("retention of %s: %s -> %s", table, current or "none", wanted or "none")
+        changed = True
+    return changed
+
+
+def ttl_expression(days: int) -> str | None:
+    """The TTL expression ClickHouse shows for a retention of ``days`` (None: no TTL).
+
+    >>> ttl_expression(30), ttl_expression(0)
+    ('toDateTime(ts) + toIntervalDay(30)', None)
+    """
+    return f"toDateTime(ts) + toIntervalDay({days})" if days else None
+
+
+def current_ttls(client: Client) -> dict[str, str | None]:
+    """Each retention table's TTL expression as ClickHouse shows it, None for no TTL."""
+    with driver_errors("reading the retention of the scan tables"):
+        rows = client.query(_CURRENT_TTLS, parameters={"tables": list(RETENTION_TABLES)}).result_rows
+    found = {name: _ttl_of(engine_full) for name, engine_full in rows}
+    missing = set(RETENTION_TABLES) - set(found)
+    if missing:
+        raise WarehouseError(
+            f"no table {', '.join(sorted(missing))}: apply the warehouse migrations first", transient=False
+        )
+    return found
+
+
+def _ttl_of(engine_full: str) -> str | None:
+    """
+    >>> _ttl_of("ReplacingMergeTree ORDER BY x TTL toDateTime(ts) + toIntervalDay(7) SETTINGS index_granularity = 8192")
+    'toDateTime(ts) + toIntervalDay(7)'
+    >>> _ttl_of("ReplacingMergeTree ORDER BY x SETTINGS index_granularity = 8192") is None
+    True
+    """
+    match = _TTL_CLAUSE.search(engine_full)
+    return match.group(1).strip() if match else None

@@ -1,0 +1,12 @@
+"""The front door: where a citizen (and, once accounts exist, staff) starts."""
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+bp = Blueprint("home", __name__, template_folder="templates")
+
+
+@bp.get("/")
+def index():
+    """Who: anyone. Vietnamese first; ?lang=en for English."""
+    return render_template("home/index.html")
