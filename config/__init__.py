@@ -51,6 +51,9 @@ class Settings:
     ratelimit_storage_uri: str = "memory://"
     # Off only to measure the web stack without Kafka (bench/) and in tests that relay by hand.
     outbox_relay: bool = True
+    # Session cookies only over HTTPS (browsers treat http://127.0.0.1 and localhost as secure);
+    # off only for plain-HTTP clients on a developer's machine.
+    secure_cookies: bool = True
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir).resolve()
@@ -85,6 +88,7 @@ class Settings:
             rate_limits=_flag(env, "RATE_LIMITS", True),
             ratelimit_storage_uri=text("RATELIMIT_STORAGE_URI", "memory://"),
             outbox_relay=_flag(env, "OUTBOX_RELAY", True),
+            secure_cookies=_flag(env, "SECURE_COOKIES", True),
         )
 
     def validate(self) -> None:

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from ingest.errors import InvalidInput, Message
 from ingest.fields import NOT_AN_OBJECT
+from ingest.identity import VIETNAM_TIME
 # The clock bounds are the stream's too: a scan the API accepts is one the sink will store.
-from streams.records import (EARLIEST_SCAN, MAX_CLOCK_SKEW, SCAN_DIRECTIONS, SCAN_FIELDS, ScanEvent,
-                             is_citizen_id, new_event_id)
+from streams.records import (EARLIEST_SCAN, MAX_CLOCK_SKEW, SCAN_DIRECTIONS, SCAN_FIELDS, SCAN_PRECISIONS,
+                             ScanEvent, is_citizen_id, new_event_id)
 
 # Matched whole (fullmatch): ``$`` would let a trailing newline into the event.
 PLACE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
@@ -82,9 +83,20 @@ def parse_scan(payload: Any, now: datetime | None = None, retention: timedelta |
             f"trường không hợp lệ: {shown}" + (f" và {more} trường khác" if more > 0 else ""),
         )
 
+    precision = payload.get("precision", "instant")
+    if not isinstance(precision, str) or precision not in SCAN_PRECISIONS:
+        errors["precision"] = Message(f"must be one of {', '.join(SCAN_PRECISIONS)}",
+                                      f"phải là một trong {', '.join(SCAN_PRECISIONS)}")
+    elif precision == "day" and ts is not None and ts.astimezone(VIETNAM_TIME).time() != time(0):
+        # Only the day is known: the presence is the whole local day, stored from its midnight.
+        errors["ts"] = Message(
+            "with precision day, must be the local midnight of the date, e.g. 2026-11-28T00:00:00+07:00",
+            "với precision day, phải là 0 giờ (giờ Việt Nam) của ngày đó, ví dụ 2026-11-28T00:00:00+07:00")
+
     if errors:
         raise InvalidInput(errors)
-    return ScanEvent(event_id=event_id, citizen_id=citizen_id, place_id=place_id, ts=ts, direction=direction)
+    return ScanEvent(event_id=event_id, citizen_id=citizen_id, place_id=place_id, ts=ts, direction=direction,
+                     precision=precision)
 
 
 def _parse_time(

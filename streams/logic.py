@@ -5,19 +5,24 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from streams.errors import UndecodableEvent
-from streams.records import MAX_CLOCK_SKEW, SCAN_DIRECTIONS, SCAN_FIELDS, DeadLetter, ScanEvent
+from streams.records import (MAX_CLOCK_SKEW, SCAN_DIRECTIONS, SCAN_FIELDS, SCAN_PRECISIONS, DeadLetter,
+                             ScanEvent)
 
 _SCAN_TYPES = ScanEvent._options.fields
+# Fields added to the schema later have defaults: events published before them lack the field.
+_SCAN_DEFAULTS = ScanEvent._options.defaults
 
 
 def decode_scan(payload: bytes) -> ScanEvent:
     """Decode one scan message, raising :class:`UndecodableEvent` with the reason.
 
-    The fields and their types come from :class:`ScanEvent`, the one written schema.
+    The fields and their types come from :class:`ScanEvent`, the one written schema; a field
+    with a default may be absent (an event published before the field existed) and then takes it.
 
-    >>> decode_scan(b'{"event_id":"e1","citizen_id":"001","place_id":"p",'
-    ...             b'"ts":"2026-01-01T08:00:00Z","direction":"in"}').place_id
-    'p'
+    >>> scan = decode_scan(b'{"event_id":"e1","citizen_id":"001","place_id":"p",'
+    ...                    b'"ts":"2026-01-01T08:00:00Z","direction":"in"}')
+    >>> scan.place_id, scan.precision
+    ('p', 'instant')
     """
     try:
         data = json.loads(payload)
@@ -27,7 +32,9 @@ def decode_scan(payload: bytes) -> ScanEvent:
         raise UndecodableEvent("not a JSON object")
     values = {}
     for field in SCAN_FIELDS:
-        if _SCAN_TYPES[field] is datetime:
+        if field not in data and field in _SCAN_DEFAULTS:
+            values[field] = _SCAN_DEFAULTS[field]
+        elif _SCAN_TYPES[field] is datetime:
             values[field] = _aware_time(field, data.get(field))
         elif not isinstance(data.get(field), str) or not data[field]:
             raise UndecodableEvent(f"{field} is missing or not a string")
@@ -35,6 +42,8 @@ def decode_scan(payload: bytes) -> ScanEvent:
             values[field] = data[field]
     if values["direction"] not in SCAN_DIRECTIONS:
         raise UndecodableEvent(f"unknown direction {values['direction']!r}")
+    if values["precision"] not in SCAN_PRECISIONS:
+        raise UndecodableEvent(f"unknown precision {values['precision']!r}")
     return ScanEvent(**values)
 
 

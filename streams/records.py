@@ -11,6 +11,10 @@ from datetime import datetime, timedelta, timezone
 import faust
 
 SCAN_DIRECTIONS = ("in", "out", "pass", "turn_back")
+# "instant": the scan happened at ``ts``. "day": only the date is known (paper logs, published
+# case routes); the person was at the place some time that local day (Viet Nam time, UTC+7,
+# ``ingest.identity.VIETNAM_TIME``), and ``ts`` is that day's local midnight, in UTC.
+SCAN_PRECISIONS = ("instant", "day")
 # Device clocks drift; a scan from further in the future than this is a wrong clock, not a scan.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # Nothing older is movement data of this system; the warehouse refuses it too.
@@ -45,6 +49,8 @@ class ScanEvent(Event, namespace="truyvet.scan.v1"):
     place_id: str
     ts: datetime
     direction: str
+    # A default, so events published before the field existed still decode.
+    precision: str = "instant"
 
 
 # The scan schema, written once above: the API parser, the stream decoder, the warehouse writer

@@ -48,6 +48,9 @@ def system_env(data_dir: Path, kafka_port: int) -> dict[str, str]:
         TRUYVET_DATA_DIR=str(data_dir),
         TRUYVET_KAFKA_BOOTSTRAP=f"127.0.0.1:{kafka_port}",
         TRUYVET_SECRET_KEY="test-secret",
+        # The tests' HTTP client (requests) keeps Secure cookies off plain http://127.0.0.1;
+        # browsers treat that address as secure, and test_auth checks the flag in-process.
+        TRUYVET_SECURE_COOKIES="off",
     )
     return env
 
@@ -108,18 +111,66 @@ def warehouse_url(session_dir) -> str:
     return f"chdb://{session_dir / 'warehouse'}"
 
 
+def run_cli(data_dir: Path, kafka_port: int, *args: str) -> str:
+    """Run a `truyvet` command against a system's data directory; return what it printed."""
+    result = subprocess.run([TRUYVET, *args], env=system_env(data_dir, kafka_port),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 @pytest.fixture(scope="session")
 def system(session_dir):
-    """The whole local system (`truyvet run`), owning its own broker, for the session."""
+    """The whole local system (`truyvet run`), owning its own broker, for the session.
+
+    ``station_headers(place)`` gives a station device's Authorization header at a place it
+    registers on first use; ``official`` is a requests session signed in as a health official.
+    """
     data_dir = session_dir / "system"
     process = start_system(data_dir, SYSTEM_KAFKA_PORT, SYSTEM_WEB_PORT)
+    url = f"http://127.0.0.1:{SYSTEM_WEB_PORT}"
+    stations: dict[str, dict[str, str]] = {}
+
+    def station_headers(place_code: str = "CP-HN-01") -> dict[str, str]:
+        if place_code not in stations:
+            run_cli(data_dir, SYSTEM_KAFKA_PORT, "place", "add", place_code, "--kind", "checkpoint",
+                    "--name", f"Chốt {place_code}", "--province", "1")
+            issued = run_cli(data_dir, SYSTEM_KAFKA_PORT, "station", "add", place_code, "--label", "test")
+            stations[place_code] = {"Authorization": f"Bearer {issued.split(': ')[-1].strip()}"}
+        return stations[place_code]
+
+    run_cli(data_dir, SYSTEM_KAFKA_PORT, "user", "add", "bs-tra-cuu", "--role", "official",
+            "--full-name", "Bác sĩ Tra Cứu", "--area", "1", "--password", "mat-khau-du-dai-2026")
     yield {
-        "url": f"http://127.0.0.1:{SYSTEM_WEB_PORT}",
+        "url": url,
         "data_dir": data_dir,
         "broker": LocalBroker.for_bootstrap(data_dir / "kafka", f"127.0.0.1:{SYSTEM_KAFKA_PORT}"),
         "process": process,
+        "station_headers": station_headers,
+        "official": signed_in_official(url, "bs-tra-cuu", "mat-khau-du-dai-2026"),
     }
     stop_system(process)
+
+
+def signed_in_official(url: str, username: str, password: str) -> requests.Session:
+    """Sign in through the pages like a browser, enrolling the second factor on the way."""
+    import re
+
+    import pyotp
+
+    session = requests.Session()
+
+    def token(path: str) -> str:
+        return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', session.get(url + path, timeout=10).text).group(1)
+
+    session.post(f"{url}/dang-nhap", data={"username": username, "password": password,
+                                           "csrf_token": token("/dang-nhap")}, timeout=10)
+    page = session.get(f"{url}/dang-nhap/ma-xac-thuc", timeout=10).text
+    secret = re.search(r"<code data-secret>([A-Z2-7]+)</code>", page).group(1)
+    answer = session.post(f"{url}/dang-nhap/ma-xac-thuc", data={
+        "code": pyotp.TOTP(secret).now(), "csrf_token": token("/dang-nhap/ma-xac-thuc")}, timeout=10)
+    assert answer.ok, answer.text
+    return session
 
 
 @pytest.fixture(scope="session")
@@ -177,3 +228,23 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def station_client(app):
+    """A test client that is a station device at CP-HN-01 (bearer token on every request)."""
+    from tests.staff import station_headers
+
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = station_headers(app)["Authorization"]
+    return client
+
+
+@pytest.fixture
+def official_client(app):
+    """A test client signed in as a health official (password and second factor)."""
+    from tests.staff import add_staff, sign_in
+
+    client = app.test_client()
+    sign_in(client, add_staff(app, "official"))
+    return client

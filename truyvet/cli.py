@@ -12,6 +12,9 @@ from dataclasses import replace
 import click
 
 from truyvet.broker import BrokerError, LocalBroker
+from truyvet.import_cli import import_
+from truyvet.places_cli import place
+from truyvet.staff_cli import station, user
 from config import Settings, SettingsError
 
 
@@ -184,3 +187,9 @@ def run(host: str, port: int) -> None:
         run_standalone(_settings(), host, port, echo=click.echo)
     except (AlreadyRunning, BrokerError, WarehouseError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+main.add_command(place)
+main.add_command(import_)
+main.add_command(user)
+main.add_command(station)

@@ -16,11 +16,13 @@ from warehouse.errors import InvalidCursor, driver_errors
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-# Generous for real positions (a 32-character event id and a 64-character place make 194;
-# event ids up to ~650 ASCII characters fit), small enough that a cursor carries no payload.
+# Generous for real positions (a 32-character event id and a 64-character place make 212;
+# event ids up to ~630 ASCII characters fit), small enough that a cursor carries no payload.
 MAX_CURSOR_LENGTH = 1024
 _CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]+")
-_CURSOR_KEYS = {"t": int, "e": str, "p": str, "d": str}
+_CURSOR_KEYS = {"t": int, "e": str, "p": str, "d": str, "r": str}
+# Cursors given out before scans had a precision lack "r"; every scan then was an instant.
+_OPTIONAL_CURSOR_KEYS = {"r": "instant"}
 # DateTime64(3) as ClickHouse can hold it: 1900-01-01 to 2299-12-31, in ms since the epoch.
 _MIN_MS, _MAX_MS = -2_208_988_800_000, 10_413_791_999_999
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -32,15 +34,15 @@ _PAGE_OF_SCANS = """
 SELECT {columns}
 FROM scans_by_citizen FINAL
 WHERE citizen_id = {{citizen_id:String}}{before}
-ORDER BY ts DESC, event_id DESC, place_id DESC, direction DESC
+ORDER BY ts DESC, event_id DESC, place_id DESC, direction DESC, precision DESC
 LIMIT {{limit:UInt32}}
 """
 # The plain ts bound narrows the primary-key range; the tuple is the exact keyset position.
 _BEFORE = """
   AND ts <= fromUnixTimestamp64Milli({before_ms:Int64}, 'UTC')
-  AND (ts, event_id, place_id, direction)
+  AND (ts, event_id, place_id, direction, precision)
       < (fromUnixTimestamp64Milli({before_ms:Int64}, 'UTC'), {before_event_id:String},
-         {before_place_id:String}, {before_direction:String})"""
+         {before_place_id:String}, {before_direction:String}, {before_precision:String})"""
 # Only constants are formatted in: the column list and the keyset condition. Values are bound.
 FIRST_PAGE = _PAGE_OF_SCANS.format(columns=", ".join(SCAN_FIELDS), before="")
 NEXT_PAGE = _PAGE_OF_SCANS.format(columns=", ".join(SCAN_FIELDS), before=_BEFORE)
@@ -61,11 +63,12 @@ class ScanCursor:
     event_id: str
     place_id: str
     direction: str
+    precision: str = "instant"
 
     @classmethod
     def at(cls, scan: dict[str, Any]) -> ScanCursor:
         """The position of a scan as :func:`scans_of_citizen` returns it."""
-        return cls(scan["ts"], scan["event_id"], scan["place_id"], scan["direction"])
+        return cls(scan["ts"], scan["event_id"], scan["place_id"], scan["direction"], scan["precision"])
 
     @property
     def ts_ms(self) -> int:
@@ -75,7 +78,8 @@ class ScanCursor:
 
     def encode(self) -> str:
         """An opaque, URL-safe string (base64 of a small JSON, without padding)."""
-        payload = {"t": self.ts_ms, "e": self.event_id, "p": self.place_id, "d": self.direction}
+        payload = {"t": self.ts_ms, "e": self.event_id, "p": self.place_id, "d": self.direction,
+                   "r": self.precision}
         raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode("ascii")
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
@@ -96,6 +100,8 @@ class ScanCursor:
         # UnicodeDecodeError and JSON errors are ValueErrors; deep nesting exhausts recursion.
         except (binascii.Error, ValueError, RecursionError) as exc:
             raise InvalidCursor("malformed paging cursor") from exc
+        if isinstance(payload, dict):
+            payload = {**_OPTIONAL_CURSOR_KEYS, **payload}
         if not isinstance(payload, dict) or payload.keys() != _CURSOR_KEYS.keys():
             raise InvalidCursor("malformed paging cursor")
         for key, kind in _CURSOR_KEYS.items():
@@ -104,7 +110,7 @@ class ScanCursor:
                 raise InvalidCursor("malformed paging cursor")
         if not _MIN_MS <= payload["t"] <= _MAX_MS:
             raise InvalidCursor("paging cursor out of range")
-        return cls(_EPOCH + payload["t"] * _MS, payload["e"], payload["p"], payload["d"])
+        return cls(_EPOCH + payload["t"] * _MS, payload["e"], payload["p"], payload["d"], payload["r"])
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,8 @@ def scans_of_citizen(
     parameters: dict[str, Any] = {"citizen_id": citizen_id, "limit": limit + 1}
     if before is not None:
         parameters.update(before_ms=before.ts_ms, before_event_id=before.event_id,
-                          before_place_id=before.place_id, before_direction=before.direction)
+                          before_place_id=before.place_id, before_direction=before.direction,
+                          before_precision=before.precision)
     with driver_errors("reading a citizen's scans"):
         result = client.query(FIRST_PAGE if before is None else NEXT_PAGE, parameters=parameters, tz_mode="aware")
     scans = [dict(zip(result.column_names, row)) for row in result.result_rows]

@@ -8,7 +8,8 @@ from flask import Flask
 from sqlalchemy import event
 
 from config import Settings
-from webapp import checkpoint, citizen, errors, extensions, home, i18n, jsonbody, official, ops, qr
+from webapp import (auth, checkpoint, citizen, errors, extensions, home, i18n, jsonbody, official, ops,
+                    qr, roles)
 from webapp.resources import Resources
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, *, warehouse: Client | None = N
         RATELIMIT_HEADERS_ENABLED=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
     )
     if settings.database_url.startswith("sqlite"):
         # `truyvet run`, `truyvet seed` and gunicorn workers may write at once: wait for the
@@ -51,14 +53,17 @@ def create_app(settings: Settings | None = None, *, warehouse: Client | None = N
     if settings.database_url.startswith("sqlite"):
         with app.app_context():
             event.listen(extensions.db.engine, "connect", _sqlite_pragmas)
-    extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
+    # Who may, before whether the form is genuine: a stranger hears 401, not a CSRF error.
+    roles.init_app(app)
+    extensions.csrf.init_app(app)
     resources = app.extensions["truyvet"] = Resources(app, settings, warehouse)
     i18n.init_app(app)
     qr.init_app(app, settings)
     errors.init_app(app)
-    for blueprint in (home.bp, ops.bp, citizen.bp, checkpoint.bp, official.bp):
+    for blueprint in (home.bp, ops.bp, auth.bp, citizen.bp, checkpoint.bp, official.bp):
         app.register_blueprint(blueprint)
+    roles.check_declared(app)
     resources.start()
     atexit.register(app.close)  # gunicorn workers exit through atexit: flush the producer
     return app

@@ -25,6 +25,7 @@ from webapp.forms import (LABELS, MAX_DEPENDANTS, RELATION_LABELS, CardPhotoForm
 from webapp.i18n import t
 from webapp.models import Declaration, as_utc
 from webapp.resources import get_settings
+from webapp.roles import ANYONE, allow
 
 bp = Blueprint("citizen", __name__, template_folder="templates")
 
@@ -69,6 +70,7 @@ def _declaration_limits(view):
 
 
 @bp.post("/api/v1/declarations")
+@allow(ANYONE)
 @csrf.exempt  # no cookies are involved: a JSON client cannot be tricked by another site's form
 @_declaration_limits
 def api_declare():
@@ -82,11 +84,13 @@ def api_declare():
 
 
 @bp.get("/khai-bao")
+@allow(ANYONE)
 def declare_form():
     return _declaration_page(DeclarationForm())
 
 
 @bp.post("/khai-bao")
+@allow(ANYONE)
 @_declaration_limits
 def declare():
     """Turn the form into the API payload and submit it; on errors, show them all at once."""
@@ -109,6 +113,7 @@ def declare():
 
 
 @bp.post("/khai-bao/quet-the")
+@allow(ANYONE)
 @csrf.exempt  # checked below, once the body limit is raised for a photo
 def scan_card_photo():
     """Read the QR code in a photo of the CCCD card, then show the form filled in from it."""
@@ -133,6 +138,7 @@ def scan_card_photo():
 
 
 @bp.post("/api/v1/card-qr")
+@allow(ANYONE)
 @csrf.exempt  # JSON only, and it changes nothing: it reads the text a camera scan gave
 def api_card_qr():
     """Read the text of a CCCD card QR (decoded by the browser's camera) into form fields."""
@@ -149,6 +155,7 @@ def api_card_qr():
 
 
 @bp.get("/khai-bao/<declaration_id>")
+@allow(ANYONE)
 def declaration(declaration_id: str):
     """What a citizen gets: the verification outcome and a QR code for each person declared."""
     try:
@@ -156,10 +163,11 @@ def declaration(declaration_id: str):
     except NotFound:
         return error_response(404, DECLARATION_NOT_FOUND)
     people = [main, *declarations.dependants_of(main)]
-    return render_template("citizen/result.html", people=[_qr_card(person) for person in people])
+    return render_template("citizen/result.html", people=[qr_card(person) for person in people])
 
 
 @bp.route("/tra-cuu", methods=["GET", "POST"])
+@allow(ANYONE)
 @limiter.limit(declaration_rate_per_ip, methods=["POST"])  # slows guessing phone numbers for an ID
 def lookup():
     """"My declarations": the latest QR code and the history, for an ID number and phone."""
@@ -169,11 +177,12 @@ def lookup():
         found = declarations.lookup(*form.criteria())
     # The same answer whether or not the ID number exists: it says nothing about anyone.
     return render_template("citizen/lookup.html", form=form, found=found,
-                           latest=_qr_card(found[0]) if found else None,
+                           latest=qr_card(found[0]) if found else None,
                            history=[_history_row(d) for d in found or []])
 
 
 @bp.get("/api/v1/units/provinces/<int:province_code>/wards")
+@allow(ANYONE)
 def api_wards(province_code: int):
     """The wards and communes of one of the 34 provinces, for the residence dropdown."""
     name = province_name(province_code)
@@ -185,6 +194,7 @@ def api_wards(province_code: int):
 
 
 @bp.get("/khai-bao/<declaration_id>/qr.svg")
+@allow(ANYONE)
 def qr_svg(declaration_id: str):
     declaration = declarations.get(declaration_id)
     return Response(qr.svg(declaration.qr_token), mimetype="image/svg+xml",
@@ -192,6 +202,7 @@ def qr_svg(declaration_id: str):
 
 
 @bp.get("/khai-bao/<declaration_id>/qr.png")
+@allow(ANYONE)
 def qr_png(declaration_id: str):
     declaration = declarations.get(declaration_id)
     return Response(qr.png(declaration.qr_token), mimetype="image/png", headers={
@@ -201,6 +212,7 @@ def qr_png(declaration_id: str):
 
 
 @bp.get(KEY_DOCUMENT_PATH)
+@allow(ANYONE)
 def qr_keys():
     """The public keys that verify personal QR tokens offline (JWK Set, with key ids)."""
     document = public_key_document(qr.get_signer().public_keys())
@@ -229,8 +241,12 @@ def _declaration_page(form: DeclarationForm, **context: Any) -> str:
         max_dependants=MAX_DEPENDANTS, **context)
 
 
-def _qr_card(person: Declaration) -> dict[str, Any]:
-    """One person's result: who, how the registry check went, their QR code and its expiry."""
+def qr_card(person: Declaration, *, keep_on_device: bool = True) -> dict[str, Any]:
+    """One person's result: who, how the registry check went, their QR code and its expiry.
+
+    ``keep_on_device`` lets the page store the code on the phone for self check-in: a citizen's
+    own pages do; an officer's page showing a traveller's code must not.
+    """
     expires = as_utc(person.qr_expires_at)
     return {
         "declaration_id": person.id,
@@ -240,17 +256,19 @@ def _qr_card(person: Declaration) -> dict[str, Any]:
         "verification": person.verification,
         "mismatched": [t(LABELS.get(field, Message(field, field))) for field in person.mismatched_fields],
         "qr_svg": Markup(qr.svg(person.qr_token)),  # made here from our own token: safe to inline
-        "png_url": url_for(".qr_png", declaration_id=person.id),
-        "expires_at": _local_time(expires),
+        "keep": {"token": person.qr_token, "expires": expires.isoformat(timespec="seconds")}
+        if keep_on_device else None,
+        "png_url": url_for("citizen.qr_png", declaration_id=person.id),
+        "expires_at": local_time(expires),
         "expired": expires <= datetime.now(timezone.utc),
     }
 
 
 def _history_row(person: Declaration) -> dict[str, Any]:
-    return {"declaration_id": person.id, "declared_at": _local_time(as_utc(person.created_at)),
+    return {"declaration_id": person.id, "declared_at": local_time(as_utc(person.created_at)),
             "full_name": person.full_name, "verification": person.verification}
 
 
-def _local_time(moment: datetime) -> str:
+def local_time(moment: datetime) -> str:
     local = moment.astimezone(VIETNAM_TIME)
     return f"{local:%H:%M} " + t(f"on {local:%d/%m/%Y}", f"ngày {local:%d/%m/%Y}")

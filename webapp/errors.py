@@ -18,7 +18,7 @@ from webapp.i18n import current_language, t
 
 log = logging.getLogger(__name__)
 
-JSON_PATHS = ("/api/", "/healthz", "/.well-known/")
+JSON_PATHS = ("/api/", "/healthz", "/metrics", "/.well-known/")
 STREAM_UNAVAILABLE = Message(
     "The event stream is unavailable; nothing was recorded. Please retry shortly.",
     "Hệ thống tiếp nhận đang gián đoạn; chưa có gì được ghi nhận. Vui lòng thử lại sau ít phút.",

@@ -72,7 +72,8 @@ class HealthMonitor:
             try:
                 value = probe()
             except Exception as exc:  # a probe reports every failure instead of raising it
-                log.warning("health probe %s failed: %s", name, exc)
+                if not self._stop.is_set():  # a stopped app's parts are closed: not news
+                    log.warning("health probe %s failed: %s", name, exc)
                 self.report(name, False)
             else:
                 with self._lock:

@@ -1,28 +1,20 @@
-"""Checkpoint scans: validation, publishing and reads, with no HTTP in sight."""
+"""Reading a person's scans from the warehouse, page by page, with no HTTP in sight."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
 from ingest.errors import InvalidInput, Message
-from ingest.scans import CCCD_REQUIRED, parse_scan
-from streams import topics
-from streams.records import SCAN_FIELDS, ScanEvent, is_citizen_id
+from ingest.scans import CCCD_REQUIRED
+from streams.records import SCAN_FIELDS, is_citizen_id
 from warehouse import queries
 from warehouse.errors import InvalidCursor
 from warehouse.queries import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from webapp.resources import get_publisher, get_settings, get_warehouse
+from webapp.resources import get_warehouse
 
 PAGE_SIZE = Message(f"must be a whole number from 1 to {MAX_PAGE_SIZE}",
                     f"phải là số nguyên từ 1 đến {MAX_PAGE_SIZE}")
 CURSOR = Message("is not a cursor this service gave out", "không phải con trỏ trang do hệ thống cấp")
-
-
-def submit_scan(payload: Any) -> ScanEvent:
-    """Validate and publish a scan; return it once Kafka has acknowledged it."""
-    scan = parse_scan(payload, retention=get_settings().retention)
-    get_publisher().publish(topics.SCANS, key=scan.citizen_id, event=scan)
-    return scan
 
 
 def scans_of_citizen(citizen_id: str, limit: str | None, before: str | None) -> dict[str, Any]:

@@ -130,4 +130,15 @@ def test_unknown_fields_are_named_but_a_flood_of_them_is_not_echoed_back():
 
 def test_every_field_of_the_scan_schema_is_accepted():
     scan = parse_scan({**VALID, "event_id": "station7-000123"}, now=NOW)
-    assert scan.asdict() == {**VALID, "event_id": "station7-000123", "ts": scan.ts}
+    assert scan.asdict() == {**VALID, "event_id": "station7-000123", "ts": scan.ts, "precision": "instant"}
+
+
+def test_a_day_presence_is_the_local_midnight_of_its_date():
+    day = parse_scan({**VALID, "ts": "2026-11-27T00:00:00+07:00", "precision": "day"}, now=NOW)
+    assert (day.precision, day.ts.isoformat()) == ("day", "2026-11-26T17:00:00+00:00")
+    with pytest.raises(InvalidInput) as refused:
+        parse_scan({**VALID, "ts": "2026-11-27T08:00:00+07:00", "precision": "day"}, now=NOW)
+    assert set(refused.value.errors) == {"ts"}
+    with pytest.raises(InvalidInput) as refused:
+        parse_scan({**VALID, "precision": "hour"}, now=NOW)
+    assert set(refused.value.errors) == {"precision"}

@@ -40,6 +40,29 @@ def test_undecodable_payloads_say_why(payload, reason):
         decode_scan(payload)
 
 
+def test_a_scan_published_before_precision_existed_is_an_instant():
+    payload = json.loads(scan().dumps())
+    del payload["precision"]
+    assert decode_scan(json.dumps(payload).encode()) == scan()
+
+
+def test_a_day_record_decodes_with_its_precision():
+    day = scan(ts=datetime(2026, 11, 27, 17, 0, tzinfo=timezone.utc), precision="day")
+    assert decode_scan(day.dumps()) == day
+
+
+@pytest.mark.parametrize("precision, reason", [
+    ("week", "unknown precision"),
+    (None, "precision is missing or not a string"),
+    ("", "precision is missing or not a string"),
+    (1, "precision is missing or not a string"),
+])
+def test_a_precision_given_must_be_a_known_one(precision, reason):
+    payload = {**json.loads(scan().dumps()), "precision": precision}
+    with pytest.raises(UndecodableEvent, match=reason):
+        decode_scan(json.dumps(payload).encode())
+
+
 def test_redelivered_copies_are_kept_once_and_other_content_under_the_same_id_kept_apart():
     events = [scan("a"), scan("b"), scan("a"), scan("a", place_id="P2"), scan("c")]
     kept = unique_scans(events)

@@ -21,6 +21,7 @@ from tests.conftest import (
     stop_system,
     system_env,
 )
+from tests.staff import station_headers
 from truyvet.broker import LocalBroker
 
 pytestmark = pytest.mark.broker
@@ -45,7 +46,9 @@ def test_scan_api_answers_503_while_the_broker_is_down(make_app, tmp_path):
     assert started.returncode == 0, started.stderr
     assert "Kafka is running" in started.stdout
     try:
-        client = make_app(kafka_bootstrap=f"127.0.0.1:{SPARE_KAFKA_PORT}").test_client()
+        app = make_app(kafka_bootstrap=f"127.0.0.1:{SPARE_KAFKA_PORT}")
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = station_headers(app, "CP-DN-07")["Authorization"]
         assert client.post("/api/v1/scans", json=a_scan()).status_code == 202
         assert client.get("/healthz").json["kafka"] == "ok"
     finally:

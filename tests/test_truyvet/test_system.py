@@ -5,7 +5,7 @@ import json
 import subprocess
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -25,11 +25,12 @@ def now_iso() -> str:
 def post_scan(system, **fields) -> requests.Response:
     body = {"citizen_id": random_cccd(), "place_id": "CP-HN-01", "ts": now_iso(), "direction": "in"}
     body.update(fields)
-    return requests.post(f"{system['url']}/api/v1/scans", json=body, timeout=30)
+    return requests.post(f"{system['url']}/api/v1/scans", json=body, timeout=30,
+                         headers=system["station_headers"](body["place_id"]))
 
 
 def scans_of(system, citizen_id: str) -> list[dict]:
-    response = requests.get(f"{system['url']}/api/v1/citizens/{citizen_id}/scans?limit=1000", timeout=10)
+    response = system["official"].get(f"{system['url']}/api/v1/citizens/{citizen_id}/scans?limit=1000", timeout=10)
     assert response.status_code == 200, response.text
     return response.json()["scans"]
 
@@ -92,10 +93,13 @@ def test_posted_scan_reaches_the_warehouse(system):
 
 def test_same_event_id_twice_is_stored_once(system):
     citizen = random_cccd()
-    event_id = uuid.uuid4().hex
+    retry_key = uuid.uuid4().hex
     ts = now_iso()
-    assert post_scan(system, citizen_id=citizen, event_id=event_id, ts=ts).status_code == 202
-    assert post_scan(system, citizen_id=citizen, event_id=event_id, ts=ts).status_code == 202
+    first = post_scan(system, citizen_id=citizen, event_id=retry_key, ts=ts)
+    again = post_scan(system, citizen_id=citizen, event_id=retry_key, ts=ts)
+    assert first.status_code == again.status_code == 202
+    event_id = first.json()["event_id"]  # the server's id for this station's attempt
+    assert again.json()["event_id"] == event_id
     # Same key, same partition: once this later scan is stored, both copies were processed.
     later = post_scan(system, citizen_id=citizen).json()["event_id"]
 
@@ -245,3 +249,35 @@ def test_seeded_registry_reaches_kafka_and_verifies_declarations(system):
     keys = {message.key.decode() for message in consumer}
     consumer.close()
     assert citizen_id in keys
+
+
+def test_a_scan_log_is_imported_once_with_day_presences_and_bad_rows_reported(system, tmp_path):
+    system["station_headers"]("MARKET-7")  # registers the place
+    citizen, other = random_cccd(), random_cccd()
+    # An hour ago in Viet Nam, seconds dropped: a log book's time, and its (local) date.
+    moment = (datetime.now(timezone.utc) - timedelta(hours=1)).astimezone(timezone(timedelta(hours=7)))
+    moment, day = moment.replace(second=0, microsecond=0), moment.date()
+    log = tmp_path / "so-ghi-cho.csv"
+    log.write_text(
+        "citizen_id,place_code,time,date,direction\n"
+        f"{citizen},MARKET-7,{moment.isoformat()},,in\n"
+        f"{citizen},MARKET-7,,{day:%d/%m/%Y},\n"
+        f"12345,MARKET-7,{moment.isoformat()},,in\n"
+        f"{other},NO-SUCH-PLACE,,{day},in\n",
+        encoding="utf-8-sig",
+    )
+    command = [TRUYVET, "import", "scans", str(log)]
+    env = system_env(system["data_dir"], system["broker"].port)
+
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    assert first.returncode == again.returncode == 1  # two rows are bad
+    assert "line 4: citizen_id" in first.stderr + first.stdout
+    assert "line 5: place_code" in first.stderr + first.stdout
+    assert "kafka: 2 of 2 scan(s) accepted" in first.stdout
+    scans = wait_for_scans(system, citizen, 2)
+    assert sorted(scan["precision"] for scan in scans) == ["day", "instant"]
+    later = post_scan(system, citizen_id=citizen, place_id="MARKET-7").json()["event_id"]
+    wait_for_scans(system, citizen, event_id=later)  # the re-import was processed before this
+    assert len(scans_of(system, citizen)) == 3

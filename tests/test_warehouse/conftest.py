@@ -26,10 +26,10 @@ BIG_MONTHS = 3
 
 
 def scan(event_id: str, citizen_id: str, minutes: float = 0, place_id: str = "P1",
-         direction: str = "in", ts: datetime | None = None) -> ScanEvent:
+         direction: str = "in", ts: datetime | None = None, precision: str = "instant") -> ScanEvent:
     """A scan ``minutes`` after T0 (or at ``ts``)."""
     return ScanEvent(event_id=event_id, citizen_id=citizen_id, place_id=place_id,
-                     ts=ts or T0 + timedelta(minutes=minutes), direction=direction)
+                     ts=ts or T0 + timedelta(minutes=minutes), direction=direction, precision=precision)
 
 
 def big_citizen(n: int) -> str:

@@ -53,7 +53,7 @@ def test_badly_named_migration_files_are_refused(tmp_path: Path):
         load_migrations(tmp_path)
 
 
-# 0002: the scan tables' layout ------------------------------------------------------------
+# The scan tables' layout (0002, with 0003's precision) ---------------------------------------
 
 def layout(client, table: str) -> tuple[str, str, str, str]:
     return client.query(
@@ -67,11 +67,11 @@ def test_scans_are_keyed_by_all_their_content_without_a_ttl(scratch):
 
     engine, partition, key, full = layout(scratch, "scans")
     assert (engine, partition, key) == (
-        "ReplacingMergeTree", "toYYYYMM(ts)", "place_id, ts, event_id, citizen_id, direction")
+        "ReplacingMergeTree", "toYYYYMM(ts)", "place_id, ts, event_id, citizen_id, direction, precision")
     assert " TTL " not in full
     engine, partition, key, full = layout(scratch, "scans_by_citizen")
     assert (engine, partition, key) == (
-        "ReplacingMergeTree", "toYYYYMM(ts)", "citizen_id, ts, event_id, place_id, direction")
+        "ReplacingMergeTree", "toYYYYMM(ts)", "citizen_id, ts, event_id, place_id, direction, precision")
     assert " TTL " not in full
     assert "PROJECTION" not in scratch.command("SHOW CREATE TABLE scans")
 
@@ -130,3 +130,57 @@ def test_0002_can_run_again_after_failing_half_way(scratch, done):
     scratch.command("INSERT INTO scans (event_id, citizen_id, place_id, ts, direction)"
                     " VALUES ('new', '000000000009', 'P1', '2031-01-01 00:00:00', 'in')")
     assert scratch.command("SELECT count() FROM scans_by_citizen WHERE event_id = 'new'") == 1
+
+
+# 0003: scans get a precision ----------------------------------------------------------------
+
+def precisions(client) -> tuple[list, list]:
+    """(precision, count) per table, read FINAL: both tables must say the same."""
+    return tuple(client.query(
+        f"SELECT precision, count() FROM {table} FINAL GROUP BY precision ORDER BY precision").result_rows
+        for table in ("scans", "scans_by_citizen"))
+
+
+def fill_0002_layout(client, months: int) -> None:
+    """0002's table with ten valid scans a month and a redelivered copy."""
+    for first_month in range(0, months, 50):  # one insert may touch at most 100 months
+        client.command(f"""
+            INSERT INTO scans (event_id, citizen_id, place_id, ts, direction)
+            SELECT toString(number), leftPad(toString(number % 7), 12, '0'), 'P' || toString(number % 3),
+                   toDateTime64('2030-01-01 00:00:00', 3, 'UTC') + toIntervalMonth(intDiv(number, 10)), 'in'
+            FROM numbers({first_month * 10}, {min(50, months - first_month) * 10})""")
+    client.command("INSERT INTO scans (event_id, citizen_id, place_id, ts, direction)"
+                   " VALUES ('0', '000000000000', 'P0', '2030-01-01 00:00:00', 'in')")
+
+
+def test_0003_keeps_every_row_as_an_instant_and_keys_by_precision(scratch):
+    first, second, third = load_migrations()[:3]
+    apply_migrations(scratch, [first, second])
+    fill_0002_layout(scratch, months=150)  # more than one insert may touch
+
+    apply_migrations(scratch, [first, second, third])
+
+    assert precisions(scratch) == ([("instant", 1500)], [("instant", 1500)])
+    assert layout(scratch, "scans")[2] == "place_id, ts, event_id, citizen_id, direction, precision"
+    # The view carries the precision; the same event with another precision is kept apart.
+    scratch.command("INSERT INTO scans (event_id, citizen_id, place_id, ts, direction, precision)"
+                    " VALUES ('0', '000000000000', 'P0', '2029-12-31 17:00:00', 'in', 'day'),"
+                    "        ('0', '000000000000', 'P0', '2029-12-31 17:00:00', 'in', 'instant')")
+    assert precisions(scratch) == ([("day", 1), ("instant", 1501)], [("day", 1), ("instant", 1501)])
+
+
+@pytest.mark.parametrize("done", range(len(load_migrations()[2].statements()) + 1))
+def test_0003_can_run_again_after_failing_half_way(scratch, done):
+    first, second, third = load_migrations()[:3]
+    apply_migrations(scratch, [first, second])
+    fill_0002_layout(scratch, months=3)
+    for statement in third.statements()[:done]:  # as if the next statement had failed
+        scratch.command(statement)
+
+    apply_migrations(scratch, [first, second, third])
+
+    assert precisions(scratch) == ([("instant", 30)], [("instant", 30)])
+    assert layout(scratch, "scans_by_citizen")[2] == "citizen_id, ts, event_id, place_id, direction, precision"
+    scratch.command("INSERT INTO scans (event_id, citizen_id, place_id, ts, direction, precision)"
+                    " VALUES ('new', '000000000009', 'P1', '2030-12-31 17:00:00', 'in', 'day')")
+    assert scratch.command("SELECT precision FROM scans_by_citizen WHERE event_id = 'new'") == "day"

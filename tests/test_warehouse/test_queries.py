@@ -11,7 +11,7 @@ from streams.records import SCAN_DIRECTIONS
 from tests.conftest import random_cccd
 from tests.test_warehouse.conftest import BIG_CITIZENS, BIG_ROWS, big_citizen, scan
 from warehouse.errors import InvalidCursor, WarehouseError
-from warehouse.queries import FIRST_PAGE, NEXT_PAGE, ScanCursor, scans_of_citizen
+from warehouse.queries import FIRST_PAGE, MAX_CURSOR_LENGTH, NEXT_PAGE, ScanCursor, scans_of_citizen
 from warehouse.writer import write_scans
 
 CURSOR = ScanCursor(datetime(2026, 11, 28, 8, 0, 1, 234000, tzinfo=timezone.utc), "e-1", "chợ Bến Thành", "in")
@@ -33,6 +33,18 @@ def test_a_cursor_is_an_opaque_url_safe_string_that_reads_back():
 def test_a_cursor_keeps_milliseconds_and_drops_what_the_warehouse_cannot_hold():
     cursor = ScanCursor(datetime(2026, 1, 1, 0, 0, 0, 999999, tzinfo=timezone.utc), "e", "P", "in")
     assert ScanCursor.decode(cursor.encode()).ts == datetime(2026, 1, 1, 0, 0, 0, 999000, tzinfo=timezone.utc)
+
+
+def test_a_cursor_keeps_the_precision_and_reads_those_given_out_before_it_existed():
+    day = ScanCursor(datetime(2026, 11, 27, 17, 0, tzinfo=timezone.utc), "e-1", "P", "in", "day")
+    assert ScanCursor.decode(day.encode()) == day
+    old = b64(f'{{"t":{CURSOR.ts_ms},"e":"e-1","p":"P","d":"in"}}'.encode())
+    assert ScanCursor.decode(old) == ScanCursor(CURSOR.ts, "e-1", "P", "in", "instant")
+
+
+def test_a_cursor_of_a_long_real_position_is_well_within_the_limit():
+    cursor = ScanCursor(CURSOR.ts, "e" * 32, "P" * 64, "turn_back", "instant")
+    assert len(cursor.encode()) == 212 < MAX_CURSOR_LENGTH
 
 
 @pytest.mark.parametrize("text", [
@@ -90,6 +102,24 @@ def test_250_scans_come_in_pages_of_100_newest_first_without_gaps_or_repeats(war
     assert got == expected  # newest first, every scan once, kept-apart rows included
 
 
+def test_rows_that_differ_only_in_precision_are_paged_once_each(warehouse):
+    citizen = random_cccd()
+    midnight = datetime(2026, 11, 27, 17, 0, tzinfo=timezone.utc)  # local midnight: day records start there
+    batch = [scan(f"{citizen}-{i}", citizen, ts=midnight, precision=precision)
+             for i in range(3) for precision in ("instant", "day")]
+    write_scans(warehouse, batch)
+
+    seen, cursor = [], None
+    while True:
+        page = scans_of_citizen(warehouse, citizen, limit=1, before=cursor)
+        seen += [(r["event_id"], r["precision"]) for r in page.scans]
+        if page.next is None:
+            break
+        cursor = ScanCursor.decode(page.next.encode())
+
+    assert seen == sorted(((s.event_id, s.precision) for s in batch), reverse=True)
+
+
 def test_a_page_that_ends_exactly_has_no_next(warehouse):
     citizen = random_cccd()
     write_scans(warehouse, [scan(f"{citizen}-{i}", citizen, minutes=i) for i in range(4)])
@@ -132,7 +162,8 @@ def test_one_persons_scans_are_read_without_scanning_the_table(big_table, record
     selected, total = primary_key_granules(client, FIRST_PAGE, {"citizen_id": citizen, "limit": 21})
     selected_later, _ = primary_key_granules(client, NEXT_PAGE, {
         "citizen_id": citizen, "limit": 21, "before_ms": page.next.ts_ms, "before_event_id": page.next.event_id,
-        "before_place_id": page.next.place_id, "before_direction": page.next.direction})
+        "before_place_id": page.next.place_id, "before_direction": page.next.direction,
+        "before_precision": page.next.precision})
     on_place_table, _ = primary_key_granules(client, FIRST_PAGE.replace("scans_by_citizen", "scans"),
                                              {"citizen_id": citizen, "limit": 21})
     record_property("granules", f"{selected}/{total}")

@@ -22,8 +22,9 @@ def test_a_batch_is_read_back_newest_first(warehouse):
     assert page.next is None
     assert page.scans == [
         {"event_id": f"{citizen}-b", "citizen_id": citizen, "place_id": "P2",
-         "ts": T0 + timedelta(minutes=30), "direction": "out"},
-        {"event_id": f"{citizen}-a", "citizen_id": citizen, "place_id": "P1", "ts": T0, "direction": "in"},
+         "ts": T0 + timedelta(minutes=30), "direction": "out", "precision": "instant"},
+        {"event_id": f"{citizen}-a", "citizen_id": citizen, "place_id": "P1", "ts": T0, "direction": "in",
+         "precision": "instant"},
     ]
     assert all(tuple(row) == SCAN_FIELDS and row["ts"].tzinfo == timezone.utc for row in page.scans)
 
@@ -90,6 +91,8 @@ def test_a_row_of_the_wrong_types_is_refused_before_sending(warehouse, field, va
     ({"place_id": "P" * 65}, "place_id_length"),
     ({"ts": datetime(1999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)}, "ts_in_range"),
     ({"ts": datetime(2100, 1, 1, tzinfo=timezone.utc)}, "ts_in_range"),
+    ({"precision": "week"}, "precision_is_known"),
+    ({"precision": "day", "ts": datetime(2026, 11, 28, tzinfo=timezone.utc)}, "day_starts_at_local_midnight"),
 ])
 def test_the_warehouse_refuses_what_no_producer_should_send(warehouse, changes, constraint):
     good = {"event_id": "e-constraint", "citizen_id": random_cccd(), "place_id": "P1", "ts": T0}
@@ -105,3 +108,15 @@ def test_the_edges_of_the_constraints_are_accepted(warehouse):
         scan(f"{citizen}-2", citizen, place_id="P", ts=datetime(2099, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc)),
     ])
     assert len(scans_of_citizen(warehouse, citizen).scans) == 2
+
+
+def test_a_day_record_is_stored_at_local_midnight_and_read_back_with_its_precision(warehouse):
+    citizen = random_cccd()
+    midnight = datetime(2026, 11, 27, 17, 0, tzinfo=timezone.utc)  # 28/11/2026 00:00 in Viet Nam
+    write_scans(warehouse, [scan(f"{citizen}-d", citizen, ts=midnight, precision="day"),
+                            scan(f"{citizen}-i", citizen, ts=midnight)])
+
+    rows = scans_of_citizen(warehouse, citizen).scans
+
+    assert sorted((r["event_id"], r["ts"], r["precision"]) for r in rows) == [
+        (f"{citizen}-d", midnight, "day"), (f"{citizen}-i", midnight, "instant")]

@@ -6,6 +6,7 @@ downloaded. The page is opened at a phone's width, in a browser that prefers Vie
 from __future__ import annotations
 
 import io
+import json
 import os
 from datetime import datetime, timedelta, timezone
 
@@ -147,6 +148,10 @@ def test_a_citizen_declares_and_gets_a_verifiable_qr_code(system, phone):
     assert abs(claims.expires_at - datetime.now(timezone.utc) - TOKEN_TTL) < timedelta(minutes=5)
     child = decode_qr(cards.nth(1).locator("svg.personal-qr").screenshot())
     assert child != on_screen and verify(child, keys).subject_ref != claims.subject_ref
+    # The phone keeps both codes for self check-in at venues.
+    kept = json.loads(page.evaluate("window.localStorage.getItem('truyvet.people')"))
+    assert {(person["name"], person["token"]) for person in kept} == {
+        ("Nguyễn Văn An", on_screen), ("Nguyễn Thị Bống", child)}
 
 
 def test_every_mistake_is_shown_at_once_and_nothing_typed_is_lost(system, phone):

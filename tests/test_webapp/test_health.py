@@ -36,7 +36,7 @@ def test_health_answers_from_memory_without_probing_per_request(app, client):
     assert len(probes) <= 1 + elapsed / PROBE_INTERVAL_SECONDS
 
 
-def test_a_failed_publish_marks_kafka_down_at_once(app, client):
+def test_a_failed_publish_marks_kafka_down_at_once(app, client, station_client):
     client.get("/healthz")
     with app.app_context():
         monitor = get_resources().health
@@ -44,8 +44,8 @@ def test_a_failed_publish_marks_kafka_down_at_once(app, client):
     monitor.report("kafka", True)
     assert client.get("/healthz").json["kafka"] == "ok"
 
-    response = client.post("/api/v1/scans", json={
-        "citizen_id": "001090000001", "place_id": "P1",
+    response = station_client.post("/api/v1/scans", json={
+        "citizen_id": "001090000001", "place_id": "CP-HN-01",
         "ts": datetime.now(timezone.utc).isoformat(), "direction": "in"})
 
     assert response.status_code == 503

@@ -19,6 +19,7 @@ from ingest.producer import EventPublisher
 from streams import topics
 from streams.logic import decode_scan
 from streams.records import SCAN_FIELDS, is_citizen_id
+from tests.staff import station_headers
 from tests.conftest import random_cccd
 from tests.factories import child, declaration
 from webapp.extensions import db
@@ -26,6 +27,8 @@ from webapp.jsonbody import MAX_DEPTH, StrictJSONProvider
 from webapp.models import OutboxEvent
 
 SCANS, DECLARATIONS, CARD_QR = "/api/v1/scans", "/api/v1/declarations", "/api/v1/card-qr"
+CHECKPOINT_SCANS, LOOKUPS = "/api/v1/checkpoint-scans", "/api/v1/checkpoint-lookups"
+CHECKPOINT_FIELDS = ("place_code", "citizen_id", "qr_token", "action", "reason", "ts", "retry_key", "extra")
 CARD = "001090012345||Nguyễn Văn An|17051990|Nam|Số 1 Tràng Tiền, Hà Nội|01022021"
 # A declaration event names a CCCD, or a CMND alias when the registry could not resolve it.
 DECLARED_ID = re.compile(r"[0-9]{12}|[0-9]{9}")
@@ -86,6 +89,14 @@ def odd_app(make_app, published):
     return make_app(rate_limits=False)
 
 
+@pytest.fixture
+def odd_client(odd_app):
+    """A station device at CP-HN-01: scans are posted with its token (the API is closed)."""
+    client = odd_app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = station_headers(odd_app)["Authorization"]
+    return client
+
+
 def valid_scan(**changes: Any) -> dict[str, Any]:
     scan = {"citizen_id": random_cccd(), "place_id": "CP-HN-01", "direction": "in",
             "ts": datetime.now(timezone.utc).isoformat()}
@@ -126,6 +137,9 @@ def odd_changes(endpoint: str) -> st.SearchStrategy[list[tuple[tuple, Any]]]:
         values = JSON_VALUES | SCAN_SPELLINGS
     elif endpoint == DECLARATIONS:
         paths, values = st.sampled_from(DECLARATION_PATHS), JSON_VALUES | DECLARATION_SPELLINGS
+    elif endpoint in (CHECKPOINT_SCANS, LOOKUPS):
+        paths = st.sampled_from(CHECKPOINT_FIELDS).map(lambda field: (field,))
+        values = JSON_VALUES | SCAN_SPELLINGS
     else:
         paths, values = st.integers(0, CARD.count("|")).map(lambda index: (index,)), ODD_TEXT
     return st.lists(st.tuples(paths, values), min_size=1, max_size=3)
@@ -150,7 +164,8 @@ def encode(endpoint: str, kind: str, drawn: Any) -> bytes:
             fields[index] = value
         payload = {"payload": "|".join(fields)}
     else:
-        payload = valid_scan() if endpoint == SCANS else valid_declaration()
+        payload = (valid_scan() if endpoint == SCANS else valid_declaration() if endpoint == DECLARATIONS
+                   else {"place_code": "CP-HN-01", "citizen_id": random_cccd(), "action": "pass"})
         for path, value in drawn:
             replace(payload, path, value)
     # Python writes NaN and Infinity, and keeps lone surrogates escaped: what a sloppy client sends.
@@ -181,26 +196,29 @@ def assert_nothing_malformed_reached_kafka(app, published: list[tuple[str, str, 
 @settings(max_examples=500, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
-def test_any_body_and_headers_get_an_answer_below_500_and_only_clean_events_go_out(odd_app, published, data):
-    endpoint = data.draw(st.sampled_from([SCANS, DECLARATIONS, CARD_QR]), label="endpoint")
+def test_any_body_and_headers_get_an_answer_below_500_and_only_clean_events_go_out(odd_app, published, data, odd_client):
+    endpoint = data.draw(st.sampled_from([SCANS, DECLARATIONS, CARD_QR, CHECKPOINT_SCANS, LOOKUPS]),
+                         label="endpoint")
     kind, drawn = data.draw(bodies(endpoint), label="body")
     headers = data.draw(st.fixed_dictionaries({}, optional={
         "Idempotency-Key": st.from_regex(r"[A-Za-z0-9_-]{8,64}", fullmatch=True) | HEADER_TEXT,
         "Accept-Language": st.sampled_from(["en", "vi-VN,vi;q=0.9,en;q=0.8", "*", "en;q=nan", ""]) | HEADER_TEXT,
+        # Replaces the station's token: forged and odd credentials must be a 401, never a 500.
+        "Authorization": st.sampled_from(["Bearer tvst_forged", "Bearer ", "Basic eDp5"]) | HEADER_TEXT,
     }), label="headers")
     content_type = data.draw(st.just("application/json") | CONTENT_TYPES | HEADER_TEXT, label="content type")
     body = encode(endpoint, kind, drawn)  # after the draws: valid bodies use fresh ids and times
 
-    response = odd_app.test_client().post(endpoint, data=body, content_type=content_type, headers=headers)
+    response = odd_client.post(endpoint, data=body, content_type=content_type, headers=headers)
     event(f"{endpoint} {response.status_code}")
 
     assert_a_client_error_or_success(response)
     assert_nothing_malformed_reached_kafka(odd_app, published)
 
 
-def test_the_hypothesis_bodies_do_reach_kafka_when_valid(odd_app, published):
+def test_the_hypothesis_bodies_do_reach_kafka_when_valid(odd_app, published, odd_client):
     """The property above means something only if clean input gets through."""
-    client = odd_app.test_client()
+    client = odd_client
     assert client.post(SCANS, json=valid_scan()).status_code == 202
     assert client.post(DECLARATIONS, json=valid_declaration()).status_code == 201
     assert client.post(CARD_QR, json={"payload": CARD}).status_code == 200
@@ -213,29 +231,29 @@ def field_errors(response, status: int = 400) -> dict[str, str]:
     return response.get_json()["errors"]
 
 
-def test_a_scan_from_year_1_is_a_ts_error(odd_app, published):
+def test_a_scan_from_year_1_is_a_ts_error(odd_app, published, odd_client):
     # astimezone() overflowed on the way to UTC: a 500 for a device whose clock was reset.
-    response = odd_app.test_client().post(f"{SCANS}?lang=en", json=valid_scan(ts="0001-01-01T00:00:00+07:00"))
+    response = odd_client.post(f"{SCANS}?lang=en", json=valid_scan(ts="0001-01-01T00:00:00+07:00"))
     assert field_errors(response) == {"ts": "is before 2000-01-01; check the device clock"}
     assert published == []
 
 
 @pytest.mark.parametrize("citizen_id", ["001090000001\n", "００１０９００００００１", "٠٠١٠٩٠٠٠٠٠٠١"])
-def test_a_scan_citizen_id_must_be_twelve_ascii_digits_and_nothing_more(odd_app, published, citizen_id):
-    response = odd_app.test_client().post(SCANS, json=valid_scan(citizen_id=citizen_id))
+def test_a_scan_citizen_id_must_be_twelve_ascii_digits_and_nothing_more(odd_app, published, citizen_id, odd_client):
+    response = odd_client.post(SCANS, json=valid_scan(citizen_id=citizen_id))
     assert list(field_errors(response)) == ["citizen_id"]
     assert published == []
 
 
-def test_a_declaration_in_full_width_digits_is_a_citizen_id_error(odd_app):
+def test_a_declaration_in_full_width_digits_is_a_citizen_id_error(odd_app, odd_client):
     payload = {**declaration(), "citizen_id": "００１０９００１２３４５"}
-    assert list(field_errors(odd_app.test_client().post(DECLARATIONS, json=payload))) == ["citizen_id"]
+    assert list(field_errors(odd_client.post(DECLARATIONS, json=payload))) == ["citizen_id"]
 
 
 @pytest.mark.parametrize("doses", ["²", "٣"])
-def test_vaccination_doses_in_superscript_or_other_digits_is_a_field_error(odd_app, doses):
+def test_vaccination_doses_in_superscript_or_other_digits_is_a_field_error(odd_app, doses, odd_client):
     # "²".isdigit() is true, then int("²") raised: a 500.
-    response = odd_app.test_client().post(f"{DECLARATIONS}?lang=en", json=declaration(vaccination_doses=doses))
+    response = odd_client.post(f"{DECLARATIONS}?lang=en", json=declaration(vaccination_doses=doses))
     assert field_errors(response) == {"vaccination_doses": "must be a number from 0 to 10"}
 
 
@@ -246,8 +264,8 @@ def test_vaccination_doses_in_superscript_or_other_digits_is_a_field_error(odd_a
     b'{"vaccination_doses": NaN, "residence": {"province_code": Infinity}}',  # not JSON numbers
     b'{"citizen_id": "' + b"1" * 5000 + b'", "n": ' + b"1" * 5000 + b"}",  # past int()'s digit limit
 ])
-def test_documents_no_client_should_send_are_not_json_objects(odd_app, published, endpoint, body):
-    response = odd_app.test_client().post(f"{endpoint}?lang=en", data=body, content_type="application/json")
+def test_documents_no_client_should_send_are_not_json_objects(odd_app, published, endpoint, body, odd_client):
+    response = odd_client.post(f"{endpoint}?lang=en", data=body, content_type="application/json")
     assert response.status_code == 400
     if endpoint != CARD_QR:
         assert response.get_json()["errors"] == {"body": "expected a JSON object"}
@@ -263,16 +281,16 @@ def test_the_app_reads_json_with_the_strict_provider(odd_app):
     assert odd_app.json.loads(b'{"a": [1, 2.5, "\\ud83d\\ude00"]}') == {"a": [1, 2.5, "\U0001f600"]}
 
 
-def test_a_document_nested_to_the_limit_is_still_read(odd_app):
+def test_a_document_nested_to_the_limit_is_still_read(odd_app, odd_client):
     body = b'{"a":' * (MAX_DEPTH - 1) + b"{}" + b"}" * (MAX_DEPTH - 1)
-    response = odd_app.test_client().post(f"{SCANS}?lang=en", data=body, content_type="application/json")
+    response = odd_client.post(f"{SCANS}?lang=en", data=body, content_type="application/json")
     assert field_errors(response)["body"] == "unknown fields: a"
 
 
-def test_a_lone_surrogate_anywhere_in_a_declaration_is_a_400(odd_app):
+def test_a_lone_surrogate_anywhere_in_a_declaration_is_a_400(odd_app, odd_client):
     # Hashing the body for idempotency encoded it as UTF-8 and raised: a 500.
     payload = declaration(residence={"province_code": 1, "address": "\ud800"})
-    response = odd_app.test_client().post(DECLARATIONS, data=json.dumps(payload), content_type="application/json")
+    response = odd_client.post(DECLARATIONS, data=json.dumps(payload), content_type="application/json")
     assert response.status_code == 400
     with odd_app.app_context():
         assert db.session.scalars(select(OutboxEvent)).all() == []

@@ -153,6 +153,25 @@
     stop.addEventListener("click", function () { halt(); status.textContent = ""; });
   }
 
+  // The people whose QR codes this phone has shown: self check-in at a venue offers them.
+  function keepOnThisPhone(cards) {
+    if (!cards.length) { return; }
+    var key = "truyvet.people", people;
+    try { people = JSON.parse(window.localStorage.getItem(key) || "[]"); } catch (e) { people = []; }
+    if (!Array.isArray(people)) { people = []; }
+    cards.forEach(function (card) {
+      var person = {name: card.getAttribute("data-keep-name"), token: card.getAttribute("data-keep-token"),
+                    expires_at: card.getAttribute("data-keep-expires")};
+      // One entry per name: a newer declaration's code replaces the older one.
+      people = people.filter(function (p) { return p.token !== person.token && p.name !== person.name; });
+      people.push(person);
+    });
+    var now = new Date().toISOString();
+    people = people.filter(function (p) { return p.expires_at > now; });
+    try { window.localStorage.setItem(key, JSON.stringify(people)); } catch (e) { /* private mode: nothing kept */ }
+  }
+  keepOnThisPhone(Array.prototype.slice.call(document.querySelectorAll("[data-keep-token]")));
+
   document.querySelectorAll("[data-declaration]").forEach(function (form) {
     wardsFollowProvince(form);
     oneSubmitPerTap(form);
