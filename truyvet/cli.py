@@ -7,22 +7,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import replace
 
 import click
 
+from config import Settings
 from truyvet.broker import BrokerError, LocalBroker
+from truyvet.cliapp import registry, settings
 from truyvet.import_cli import import_
 from truyvet.places_cli import place
 from truyvet.staff_cli import station, user
-from config import Settings, SettingsError
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _local_broker(settings: Settings) -> LocalBroker:
@@ -52,7 +45,7 @@ def kafka() -> None:
 @kafka.command("start")
 def kafka_start() -> None:
     """Start the broker in the background and wait until it accepts connections."""
-    broker = _local_broker(_settings())
+    broker = _local_broker(settings())
     try:
         click.echo(broker.start().describe())
     except BrokerError as exc:
@@ -62,7 +55,7 @@ def kafka_start() -> None:
 @kafka.command("jars")
 def kafka_jars() -> None:
     """Resolve the broker jars from Maven Central (done by `start` when needed)."""
-    broker = _local_broker(_settings())
+    broker = _local_broker(settings())
     try:
         broker.ensure_jars()
     except BrokerError as exc:
@@ -73,14 +66,14 @@ def kafka_jars() -> None:
 @kafka.command("stop")
 def kafka_stop() -> None:
     """Stop the broker cleanly."""
-    broker = _local_broker(_settings())
+    broker = _local_broker(settings())
     click.echo("Kafka stopped" if broker.stop() else "Kafka was not running")
 
 
 @kafka.command("status")
 def kafka_status() -> None:
     """Say whether the broker runs; exit 1 if it does not."""
-    status = _local_broker(_settings()).status()
+    status = _local_broker(settings()).status()
     click.echo(status.describe())
     sys.exit(0 if status.running else 1)
 
@@ -93,29 +86,22 @@ def migrate(topics: bool) -> None:
     from truyvet.standalone import prepare_warehouse
     from warehouse.client import connect
     from warehouse.errors import WarehouseError
-    from webapp import create_app
-    from webapp.extensions import db
 
-    settings = _settings()
+    current = settings()
     try:
-        warehouse = connect(settings.clickhouse_url)
+        warehouse = connect(current.clickhouse_url)
         try:
-            applied = prepare_warehouse(warehouse, settings)
+            applied = prepare_warehouse(warehouse, current)
         finally:
             warehouse.close()
     except WarehouseError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"warehouse: {applied} migration(s) applied, retention "
-               + (f"{settings.retention_days} days" if settings.retention_days else "off (keep everything)"))
-    app = create_app(replace(settings, outbox_relay=False))
-    try:
-        with app.app_context():
-            db.create_all()
-    finally:
-        app.close()
-    click.echo("database: tables ready")
+               + (f"{current.retention_days} days" if current.retention_days else "off (keep everything)"))
+    with registry(current):  # creates the tables
+        click.echo("database: tables ready")
     if topics:
-        created = ensure_topics(settings.kafka_servers)
+        created = ensure_topics(current.kafka_servers)
         click.echo(f"kafka: {len(created)} topic(s) created")
 
 
@@ -127,27 +113,20 @@ def seed(count: int, seed: int | None) -> None:
     """Add a synthetic population to the registry and publish it to the citizens topic."""
     from ingest.errors import BrokerUnavailable
     from streams.topics import CITIZENS
-    from webapp import create_app
-    from webapp.extensions import db
     from webapp.outbox import pending_count, relay_pending
     from webapp.resources import get_publisher
     from webapp.registry import seed_population
 
     # This command relays its own events (and stops), rather than leaving it to a thread.
-    app = create_app(replace(_settings(), outbox_relay=False))
-    try:
-        with app.app_context():
-            db.create_all()
-            added = seed_population(count, seed)
-            click.echo(f"registry: {added} citizens added")
-            try:
-                while relay_pending(get_publisher()):
-                    pass
-            except BrokerUnavailable:
+    with registry():
+        added = seed_population(count, seed)
+        click.echo(f"registry: {added} citizens added")
+        try:
+            while relay_pending(get_publisher()):
                 pass
-            waiting = pending_count()
-    finally:
-        app.close()
+        except BrokerUnavailable:
+            pass
+        waiting = pending_count()
     if waiting:
         click.echo(f"kafka: {waiting} events wait in the outbox; the running system publishes them")
     else:
@@ -171,7 +150,7 @@ def worker() -> None:
     """Run the Faust stream worker (production: one per container)."""
     from truyvet.standalone import run_worker
 
-    run_worker(_settings())
+    run_worker(settings())
 
 
 @main.command()
@@ -184,7 +163,7 @@ def run(host: str, port: int) -> None:
     from warehouse.errors import WarehouseError
 
     try:
-        run_standalone(_settings(), host, port, echo=click.echo)
+        run_standalone(settings(), host, port, echo=click.echo)
     except (AlreadyRunning, BrokerError, WarehouseError) as exc:
         raise click.ClickException(str(exc)) from exc
 

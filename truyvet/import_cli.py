@@ -8,16 +8,11 @@ with the officers' upload page.
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from config import Settings, SettingsError
-
-if TYPE_CHECKING:
-    from ingest.errors import Message
+from truyvet.cliapp import bilingual, registry, settings
 
 
 @click.group("import")
@@ -43,27 +38,20 @@ def scans(file: Path, place_radius_m: float, dry_run: bool) -> None:
     from ingest.producer import EventPublisher
     from ingest.scanlog import UnreadableScanLog
     from streams.topics import SCANS
-    from webapp import create_app
-    from webapp.extensions import db
     from webapp.scanlog_import import publish, read_scan_log, registered_places
 
-    settings = _settings()
-    app = create_app(replace(settings, outbox_relay=False))
-    try:
-        with app.app_context():
-            db.create_all()
-            places = registered_places()
-    finally:
-        app.close()
+    current = settings()
+    with registry(current):
+        places = registered_places()
     try:
         report = read_scan_log(file.read_bytes(), places=places, allowed_places=None, now=datetime.now(timezone.utc),
-                               retention=settings.retention, radius_m=place_radius_m)
+                               retention=current.retention, radius_m=place_radius_m)
     except UnreadableScanLog as exc:
-        raise click.ClickException(f"{file}: {_bilingual(exc.message)}") from exc
+        raise click.ClickException(f"{file}: {bilingual(exc.message)}") from exc
 
     # Reported before publishing, which may wait for Kafka: the errors are known now.
     for error in report.errors:
-        click.echo(f"line {error.line}: {error.field}: {_bilingual(error.message)}", err=True)
+        click.echo(f"line {error.line}: {error.field}: {bilingual(error.message)}", err=True)
     days = sum(scan.precision == "day" for scan in report.scans)
     click.echo(f"{file}: {len(report.scans)} scan(s) read ({days} for a whole day), "
                f"{report.bad_rows} row(s) with errors"
@@ -72,7 +60,7 @@ def scans(file: Path, place_radius_m: float, dry_run: bool) -> None:
         click.echo("nothing published" + (" (dry run)" if dry_run else ""))
         sys.exit(0 if report.ok else 1)
 
-    publisher = EventPublisher(settings.kafka_servers)
+    publisher = EventPublisher(current.kafka_servers)
     try:
         result = publish(report, publisher)
     finally:
@@ -84,12 +72,3 @@ def scans(file: Path, place_radius_m: float, dry_run: bool) -> None:
     sys.exit(0 if result.ok else 1)
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def _bilingual(message: Message) -> str:
-    return f"{message.en} / {message.vi}"

@@ -6,14 +6,12 @@ imports the web app only when a command runs, so ``--help`` stays fast.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO
 
 import click
 
-from config import Settings, SettingsError
+from truyvet.cliapp import bilingual, registry
 
 
 @click.group()
@@ -34,13 +32,13 @@ def add(code: str, kind: str, name: str, province: str, ward: str, lat: str, lon
     from ingest.errors import InvalidInput
     from webapp import places
 
-    with _app_context():
+    with registry():
         try:
             added = places.add_place(code=code, kind=kind, name=name, province_code=province,
                                      ward_code=ward, latitude=lat, longitude=lon)
         except InvalidInput as exc:
             for field, message in exc.errors.items():
-                click.echo(f"{_option(field)}: {_bilingual(message)}", err=True)
+                click.echo(f"{_option(field)}: {bilingual(message)}", err=True)
             raise click.ClickException(f"place {code} not added") from exc
         click.echo(f"added {added.kind} {added.code}: {added.name}")
 
@@ -58,15 +56,15 @@ def import_(file: IO[bytes], update: bool) -> None:
     from ingest.errors import InvalidInput
     from webapp import places
 
-    with _app_context():
+    with registry():
         try:
             report = places.import_places(file, update=update)
         except InvalidInput as exc:
             raise click.ClickException(f"{file.name}: " + "; ".join(
-                _bilingual(message) for message in exc.errors.values())) from exc
+                bilingual(message) for message in exc.errors.values())) from exc
     for error in report.errors:
         for field, message in error.errors.items():
-            click.echo(f"{file.name}:{error.line}: {field}: {_bilingual(message)}", err=True)
+            click.echo(f"{file.name}:{error.line}: {field}: {bilingual(message)}", err=True)
     click.echo(f"{len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, "
                f"{len(report.errors)} row(s) with errors")
     if not report.ok:
@@ -79,7 +77,7 @@ def list_(as_csv: bool) -> None:
     """List the places, by code."""
     from webapp import places
 
-    with _app_context():
+    with registry():
         found = places.list_places()
         if as_csv:
             click.echo(places.places_csv(found), nl=False)
@@ -90,32 +88,6 @@ def list_(as_csv: bool) -> None:
             where = f"{item.province_code} {province or '?'}" + (f" / {ward}" if ward else "")
             rows.append((item.code, item.kind + ("" if item.active else " (inactive)"), where, item.name))
     _echo_table(rows)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-@contextmanager
-def _app_context() -> Iterator[None]:
-    """The web app's database, tables created, without the outbox relay; closed afterwards."""
-    from webapp import create_app
-    from webapp.extensions import db
-
-    app = create_app(replace(_settings(), outbox_relay=False))
-    try:
-        with app.app_context():
-            db.create_all()
-            yield
-    finally:
-        app.close()
-
-
-def _bilingual(message: Any) -> str:
-    return f"{message.en} / {message.vi}"
 
 
 def _option(field: str) -> str:

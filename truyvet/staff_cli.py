@@ -1,31 +1,9 @@
 """``truyvet user …`` and ``truyvet station …``: staff accounts and station device tokens."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import replace
-
 import click
 
-
-@contextmanager
-def _registry() -> Iterator[None]:
-    """An app context on the CRUD database of this machine's settings (no relay, no server)."""
-    from config import Settings, SettingsError
-    from webapp import create_app
-    from webapp.extensions import db
-
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
-    app = create_app(replace(settings, outbox_relay=False))
-    try:
-        with app.app_context():
-            db.create_all()
-            yield
-    finally:
-        app.close()
+from truyvet.cliapp import registry
 
 
 @click.group()
@@ -46,7 +24,7 @@ def user_add(username: str, role: str, full_name: str, places: tuple[str, ...], 
     """Add a staff account. Officials and admins enrol a second factor at their first sign-in."""
     from webapp.accounts import AccountError, create_user
 
-    with _registry():
+    with registry():
         try:
             created = create_user(username, full_name, role, password, places=places, areas=areas)
         except AccountError as exc:
@@ -62,7 +40,7 @@ def user_list() -> None:
     from webapp.extensions import db
     from webapp.models import User
 
-    with _registry():
+    with registry():
         for account in db.session.scalars(select(User).order_by(User.username)):
             bound = ",".join(sorted(account.place_codes)) or ",".join(account.areas or ()) or "-"
             state = "active" if account.active else "disabled"
@@ -76,7 +54,7 @@ def user_disable(username: str) -> None:
     """Disable an account: its sessions stop working at their next request."""
     from webapp.accounts import AccountError, disable_user
 
-    with _registry():
+    with registry():
         try:
             disable_user(username)
         except AccountError as exc:
@@ -96,7 +74,7 @@ def station_add(place_code: str, label: str) -> None:
     """Issue a token for a device at PLACE_CODE; it is shown once and kept only as a hash."""
     from webapp.accounts import AccountError, issue_station_token
 
-    with _registry():
+    with registry():
         try:
             issued, token = issue_station_token(place_code, label)
         except AccountError as exc:
@@ -113,7 +91,7 @@ def station_list() -> None:
     from webapp.extensions import db
     from webapp.models import StationToken
 
-    with _registry():
+    with registry():
         for issued in db.session.scalars(select(StationToken).order_by(StationToken.id)):
             state = f"revoked {issued.revoked_at:%Y-%m-%d}" if issued.revoked_at else "active"
             click.echo(f"{issued.id}\t{issued.place_code}\t{state}\t{issued.label}")
@@ -125,7 +103,7 @@ def station_revoke(token_id: int) -> None:
     """Revoke a station token at once."""
     from webapp.accounts import AccountError, revoke_station_token
 
-    with _registry():
+    with registry():
         try:
             revoke_station_token(token_id)
         except AccountError as exc:
