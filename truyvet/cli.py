@@ -15,7 +15,7 @@ from truyvet.broker import BrokerError, LocalBroker
 from truyvet.cliapp import registry, settings
 from truyvet.import_cli import import_
 from truyvet.places_cli import place
-from truyvet.staff_cli import station, user
+from truyvet.staff_cli import declaration, station, user
 
 
 def _local_broker(settings: Settings) -> LocalBroker:
@@ -161,10 +161,11 @@ def run(host: str, port: int) -> None:
     from truyvet.standalone import AlreadyRunning
     from truyvet.standalone import run as run_standalone
     from warehouse.errors import WarehouseError
+    from webapp.schema import SchemaError
 
     try:
         run_standalone(settings(), host, port, echo=click.echo)
-    except (AlreadyRunning, BrokerError, WarehouseError) as exc:
+    except (AlreadyRunning, BrokerError, SchemaError, WarehouseError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -172,3 +173,4 @@ main.add_command(place)
 main.add_command(import_)
 main.add_command(user)
 main.add_command(station)
+main.add_command(declaration)

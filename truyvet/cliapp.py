@@ -34,12 +34,12 @@ def registry(current: Settings | None = None) -> Iterator[None]:
     running system.
     """
     from webapp import create_app
-    from webapp.extensions import db
+    from webapp.schema import create_or_upgrade
 
     app = create_app(replace(current or settings(), outbox_relay=False))
     try:
         with app.app_context():
-            db.create_all()
+            create_or_upgrade()
             yield
     finally:
         app.close()

@@ -1,4 +1,4 @@
-"""``truyvet user …`` and ``truyvet station …``: staff accounts and station device tokens."""
+"""``truyvet user …``, ``station …`` and ``declaration revoke``: who may scan, and what may pass."""
 from __future__ import annotations
 
 import click
@@ -109,3 +109,24 @@ def station_revoke(token_id: int) -> None:
         except AccountError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"station {token_id} revoked")
+
+
+@click.group()
+def declaration() -> None:
+    """Health declarations: revoke one whose QR code must no longer pass (lost phone, fraud)."""
+
+
+@declaration.command("revoke")
+@click.argument("declaration_id")
+def declaration_revoke(declaration_id: str) -> None:
+    """Revoke a declaration: checkpoints refuse its QR code from the next scan on ("revoked")."""
+    from webapp.extensions import db
+    from webapp.models import Declaration, utcnow
+
+    with registry():
+        found = db.session.get(Declaration, declaration_id)
+        if found is None:
+            raise click.ClickException(f"no declaration {declaration_id}")
+        found.revoked_at = found.revoked_at or utcnow()
+        db.session.commit()
+        click.echo(f"declaration {declaration_id} revoked")

@@ -128,11 +128,11 @@ def run_worker(settings: Settings) -> None:
 
 def _start_web(settings: Settings, host: str, port: int, warehouse: Client):
     from webapp import create_app
-    from webapp.extensions import db
+    from webapp.schema import create_or_upgrade
 
     app = create_app(settings, warehouse=warehouse)
     with app.app_context():
-        db.create_all()
+        create_or_upgrade()
     server = make_server(host, port, app, threaded=True)
     threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
     return server

@@ -146,3 +146,21 @@ def test_refused_qr_codes_are_counted_by_reason_for_ops(app, client, station_cli
     station_client.post(LOOKUP, json={"place_code": "CP-HN-01", "qr_token": "garbage"})
     assert counted("malformed") == before + 1
     assert client.get("/metrics").status_code == 401
+
+
+def test_a_declaration_revoked_with_the_command_is_refused_at_the_next_scan(app, client, station_client, tmp_path):
+    from click.testing import CliRunner
+
+    from truyvet.cli import main
+
+    declared = declare(client)
+    env = {"TRUYVET_DATA_DIR": str(tmp_path), "TRUYVET_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "TRUYVET_KAFKA_BOOTSTRAP": "127.0.0.1:1"}
+
+    revoked = CliRunner().invoke(main, ["declaration", "revoke", declared["declaration_id"]], env=env)
+    unknown = CliRunner().invoke(main, ["declaration", "revoke", "f" * 32], env=env)
+
+    assert revoked.exit_code == 0, revoked.output
+    assert unknown.exit_code == 1 and "no declaration" in unknown.output
+    response = station_client.post(LOOKUP, json={"place_code": "CP-HN-01", "qr_token": declared["qr_token"]})
+    assert (response.status_code, response.json["reason"]) == (422, "revoked")
