@@ -121,3 +121,16 @@ def test_user_and_station_commands(tmp_path):
     assert "tvst_" not in runner.invoke(main, ["station", "list"], env=env).output
     assert runner.invoke(main, ["station", "revoke", "1"], env=env).exit_code == 0
     assert "revoked" in runner.invoke(main, ["station", "list"], env=env).output
+
+
+def test_signed_in_staff_see_their_name_and_sign_out_from_any_page(app, client):
+    sign_in(client, add_staff(app, "officer"))
+    page = client.get("/chot").get_data(as_text=True)
+    assert "Đăng xuất (Cán bộ Thử)" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+    response = client.post("/dang-xuat", data={"csrf_token": token})
+
+    assert response.status_code == 302
+    assert client.get("/chot").status_code == 302  # back to the sign-in page
+    assert "Đăng nhập cán bộ" in client.get("/").get_data(as_text=True)
