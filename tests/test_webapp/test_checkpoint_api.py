@@ -164,3 +164,19 @@ def test_a_declaration_revoked_with_the_command_is_refused_at_the_next_scan(app,
     assert unknown.exit_code == 1 and "no declaration" in unknown.output
     response = station_client.post(LOOKUP, json={"place_code": "CP-HN-01", "qr_token": declared["qr_token"]})
     assert (response.status_code, response.json["reason"]) == (422, "revoked")
+
+
+def test_an_expired_qr_is_refused_and_the_person_asked_to_declare_again(app, client, station_client):
+    from datetime import timedelta
+
+    from webapp.qr import get_signer
+
+    declared = declare(client)
+    with app.app_context():
+        reference = db.session.get(Declaration, declared["declaration_id"]).qr_ref
+        expired = get_signer().issue(reference, now=utcnow() - timedelta(hours=80), ttl=timedelta(hours=72))
+
+    response = station_client.post(f"{LOOKUP}?lang=en", json={"place_code": "CP-HN-01", "qr_token": expired})
+
+    assert (response.status_code, response.json["reason"]) == (422, "expired")
+    assert "declare again" in response.json["error"]
