@@ -44,8 +44,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from ingest.errors import IngestError, Message
 from ingest.fields import REQUIRED, FieldErrors
 from ingest.identity import VIETNAM_TIME, normalize_id
-from ingest.scans import CCCD_REQUIRED, PLACE_ID
-from streams.records import EARLIEST_SCAN, MAX_CLOCK_SKEW, ScanEvent, is_citizen_id
+from ingest.scans import CCCD_REQUIRED, PLACE_ID, time_problem
+from streams.records import ScanEvent, is_citizen_id
 
 COLUMNS = ("citizen_id", "place_code", "latitude", "longitude", "time", "date", "direction")
 DEFAULT_DIRECTION = "in"
@@ -84,8 +84,6 @@ COORDINATES_TOGETHER = Message("latitude and longitude go together: give both or
                                "vĩ độ và kinh độ đi cùng nhau: nhập cả hai hoặc bỏ trống cả hai")
 DIRECTION_UNKNOWN = Message("must be in, out, pass or turn_back (vào, ra, qua, quay đầu)",
                             "phải là in, out, pass hoặc turn_back (vào, ra, qua, quay đầu)")
-IN_FUTURE = Message("is in the future", "nằm trong tương lai")
-TOO_EARLY = Message(f"is before {EARLIEST_SCAN:%Y-%m-%d}", f"nằm trước ngày {EARLIEST_SCAN:%d/%m/%Y}")
 
 
 class UnreadableScanLog(IngestError):
@@ -153,7 +151,7 @@ def parse_scan_log(data: bytes, *, now: datetime, retention: timedelta | None,
     [('001090000001', '2026-11-28T01:30:00+00:00', 'instant', 'in'), ('001090000002', '2026-11-26T17:00:00+00:00', 'day', 'in')]
     >>> [(e.line, e.field, e.message_en) for e in report.errors]  # doctest: +NORMALIZE_WHITESPACE
     [(4, 'citizen_id', 'has 10 digits, not 12: a spreadsheet may have dropped the leading zeros (format the column as text)'),
-     (4, 'time', 'is in the future')]
+     (4, 'time', 'is in the future; check the device clock')]
 
     A file that is not a scan log gives nothing:
 
@@ -312,15 +310,9 @@ def _parse_when(values: dict[str, str], now: datetime, retention: timedelta | No
         return None, "instant"
     if moment is None:
         return None, precision
-    # Compared before converting: aware comparisons never overflow, astimezone() near year 1 does.
-    if moment < EARLIEST_SCAN:
-        errors.add(name, TOO_EARLY)
-    elif moment > now + MAX_CLOCK_SKEW:
-        errors.add(name, IN_FUTURE)
-    elif retention and moment < now - retention:
-        days = f"{retention / timedelta(days=1):g}"
-        errors.add(name, Message(f"is older than the {days}-day retention period: it would not be kept",
-                                 f"đã quá thời hạn lưu trữ {days} ngày nên sẽ không được lưu"))
+    problem = time_problem(moment, now, retention)  # the API's rule, stated once
+    if problem is not None:
+        errors.add(name, problem)
     elif precision == "instant" and day is not None and moment.astimezone(VIETNAM_TIME).date() != day:
         errors.add("date", Message(f"is not the date of the time given ({moment.astimezone(VIETNAM_TIME):%d/%m/%Y})",
                                    f"không khớp với ngày của thời điểm đã ghi ({moment.astimezone(VIETNAM_TIME):%d/%m/%Y})"))

@@ -115,24 +115,34 @@ def _parse_time(
             "cần có múi giờ (ví dụ +07:00): thời điểm không có múi giờ là mơ hồ",
         )
         return None
-    # Compared before converting: aware comparisons never overflow, but astimezone() does for
-    # times near year 1 or 9999 whose UTC instant falls outside datetime's range. A time before
-    # EARLIEST_SCAN is a device whose clock was reset (to 0001 or 1970): say so now rather than
-    # let the scan be refused later in the stream, where the officer cannot see it.
-    if ts < EARLIEST_SCAN:
-        errors["ts"] = Message(
-            f"is before {EARLIEST_SCAN:%Y-%m-%d}; check the device clock",
-            f"nằm trước ngày {EARLIEST_SCAN:%d/%m/%Y}; hãy kiểm tra đồng hồ thiết bị",
-        )
-        return None
-    if ts > now + MAX_CLOCK_SKEW:
-        errors["ts"] = Message("is in the future; check the device clock", "nằm trong tương lai; hãy kiểm tra đồng hồ thiết bị")
-        return None
-    if retention and ts < now - retention:
-        days = f"{retention / timedelta(days=1):g}"
-        errors["ts"] = Message(
-            f"is older than the {days}-day retention period: it would not be kept",
-            f"đã quá thời hạn lưu trữ {days} ngày nên sẽ không được lưu",
-        )
+    problem = time_problem(ts, now, retention)
+    if problem is not None:
+        errors["ts"] = problem
         return None
     return ts.astimezone(timezone.utc)
+
+
+def time_problem(ts: datetime, now: datetime, retention: timedelta | None) -> Message | None:
+    """Why a scan at the aware time ``ts`` cannot be accepted ``now``, or None.
+
+    The one statement of the rule for every way scans come in (API, stations, scan logs).
+    Compared before converting: aware comparisons never overflow, but astimezone() does for
+    times near year 1 or 9999. A time before EARLIEST_SCAN is a device whose clock was reset
+    (to 0001 or 1970): say so now rather than let the scan be refused later in the stream.
+
+    >>> now = datetime(2026, 11, 28, tzinfo=timezone.utc)
+    >>> time_problem(datetime(2026, 10, 1, tzinfo=timezone.utc), now, timedelta(days=30)).en
+    'is older than the 30-day retention period: it would not be kept'
+    >>> time_problem(datetime(2026, 10, 1, tzinfo=timezone.utc), now, None) is None
+    True
+    """
+    if ts < EARLIEST_SCAN:
+        return Message(f"is before {EARLIEST_SCAN:%Y-%m-%d}; check the device clock",
+                       f"nằm trước ngày {EARLIEST_SCAN:%d/%m/%Y}; hãy kiểm tra đồng hồ thiết bị")
+    if ts > now + MAX_CLOCK_SKEW:
+        return Message("is in the future; check the device clock", "nằm trong tương lai; hãy kiểm tra đồng hồ thiết bị")
+    if retention and ts < now - retention:
+        days = f"{retention / timedelta(days=1):g}"
+        return Message(f"is older than the {days}-day retention period: it would not be kept",
+                       f"đã quá thời hạn lưu trữ {days} ngày nên sẽ không được lưu")
+    return None
