@@ -15,6 +15,7 @@ from truyvet.broker import BrokerError, LocalBroker
 from truyvet.cliapp import registry, settings
 from truyvet.import_cli import import_
 from truyvet.places_cli import place
+from truyvet.simulate_cli import simulate
 from truyvet.staff_cli import declaration, station, user
 
 
@@ -174,3 +175,4 @@ main.add_command(import_)
 main.add_command(user)
 main.add_command(station)
 main.add_command(declaration)
+main.add_command(simulate)

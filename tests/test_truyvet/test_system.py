@@ -281,3 +281,22 @@ def test_a_scan_log_is_imported_once_with_day_presences_and_bad_rows_reported(sy
     later = post_scan(system, citizen_id=citizen, place_id="MARKET-7").json()["event_id"]
     wait_for_scans(system, citizen, event_id=later)  # the re-import was processed before this
     assert len(scans_of(system, citizen)) == 3
+
+
+def test_a_simulated_day_is_acknowledged_and_its_scans_reach_the_warehouse(system):
+    env = system_env(system["data_dir"], system["broker"].port)
+    command = [TRUYVET, "simulate", "--citizens", "60", "--places", "6", "--rate", "3000", "--seed", "7"]
+
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    sent = int(result.stdout.split("kafka: ")[-1].split(" of ")[0])
+    assert f"kafka: {sent} of {sent} events acknowledged" in result.stdout
+    listed = subprocess.run(command + ["--dry-run"], env=env, capture_output=True, text=True, timeout=120).stdout
+    assert listed.splitlines()[0].endswith(f"{sent} of {sent} events")
+    consumer = KafkaConsumer(topics.SCANS, bootstrap_servers=system["broker"].bootstrap,
+                             auto_offset_reset="earliest", consumer_timeout_ms=10000)
+    simulated = next(json.loads(m.value) for m in consumer if b"MARKET-" in m.value or b"WORK-" in m.value)
+    consumer.close()
+    stored = wait_for_scans(system, simulated["citizen_id"], event_id=simulated["event_id"])
+    assert any(scan["place_id"] == simulated["place_id"] for scan in stored)
