@@ -31,8 +31,6 @@ importing the same file twice adds nothing, and equal rows in one file count onc
 from __future__ import annotations
 
 import bisect
-import csv
-import io
 import math
 import re
 import unicodedata
@@ -41,6 +39,7 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
+from ingest.csvfile import Rows, UnreadableCsv, csv_rows, csv_text
 from ingest.errors import IngestError, Message
 from ingest.fields import REQUIRED, FieldErrors
 from ingest.identity import VIETNAM_TIME, normalize_id
@@ -160,7 +159,7 @@ def parse_scan_log(data: bytes, *, now: datetime, retention: timedelta | None,
     ...
     ingest.scanlog.UnreadableScanLog: the first line must name the columns (citizen_id, place_code or latitude and longitude, time or date, direction): missing citizen_id, place_code or latitude and longitude, time or date; unknown name, place
     """
-    header, rows = _read_rows(_text(data))
+    header, rows = _read_rows(data)
     report = ScanLogReport()
     seen: set[str] = set()
     places: dict[tuple[float, float], str | None] = {}  # positions repeat: resolve each once
@@ -355,37 +354,12 @@ def _parse_date(text: str, errors: FieldErrors) -> date | None:
     return None
 
 
-def _text(data: bytes) -> str:
+def _read_rows(data: bytes) -> tuple[list[str], Rows]:
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise UnreadableScanLog(Message(
-            f"is not UTF-8 text (line {line}, byte {exc.start}); save it as CSV UTF-8",
-            f"không phải văn bản UTF-8 (dòng {line}, byte {exc.start}); hãy lưu dưới dạng CSV UTF-8")) from exc
-    return text.removeprefix("\ufeff")
-
-
-def _read_rows(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header, and (line where the row starts, cells) for each non-blank row after it."""
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if ";" in first and "," not in first else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = [name.strip().lower() for name in next(reader, [])]
-        if not any(header):
-            raise UnreadableScanLog(Message("is empty: the first line must name the columns",
-                                            "trống: dòng đầu phải là tên các cột"))
-        _check_header(header)
-        rows = []
-        start = reader.line_num + 1
-        for cells in reader:
-            if any(cell.strip() for cell in cells):
-                rows.append((start, cells))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise UnreadableScanLog(Message(f"cannot be read as CSV at line {reader.line_num}: {exc}",
-                                        f"không đọc được dạng CSV ở dòng {reader.line_num}: {exc}")) from exc
+        header, rows = csv_rows(csv_text(data))
+    except UnreadableCsv as exc:
+        raise UnreadableScanLog(exc.message) from exc
+    _check_header(header)
     return header, rows
 
 

@@ -21,6 +21,7 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ingest.csvfile import Rows, UnreadableCsv, csv_rows, csv_text
 from ingest.errors import InvalidInput, Message
 from ingest.fields import (REQUIRED, FieldErrors, is_plain_text, normalize_name, parse_province,
                            whole_number)
@@ -165,7 +166,7 @@ def import_places(source: str | bytes | IO[str] | IO[bytes], *, update: bool = F
     (not UTF-8, a bad header) raise :class:`InvalidInput` under ``file`` and import nothing.
     """
     report = ImportReport()
-    parsed = _parse_rows(*_read_rows(_text(source)), report)
+    parsed = _parse_rows(*_read_rows(source), report)
     stored = _stored(list(parsed))
     for code, (line, fields) in parsed.items():
         place = stored.get(code)
@@ -276,22 +277,13 @@ def _check_coordinates(values: dict[str, Any], latitude: float | None, longitude
         errors.add("latitude" if not 6.0 <= latitude <= 24.0 else "longitude", OUTSIDE_VIETNAM)
 
 
-def _text(source: str | bytes | IO[str] | IO[bytes]) -> str:
-    content = source.read() if hasattr(source, "read") else source
-    if isinstance(content, bytes):
-        try:
-            content = content.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput({"file": Message(
-                f"is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8",
-                f"không phải văn bản UTF-8 (byte {exc.start}); hãy lưu dưới dạng CSV UTF-8")}) from exc
-    return content.removeprefix("\ufeff")
-
-
-def _read_rows(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def _read_rows(source: str | bytes | IO[str] | IO[bytes]) -> tuple[list[str], Rows]:
     """The header, and (line where the row starts, cells) for each non-blank row after it."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [name.strip().lower() for name in next(reader, [])]
+    content = source.read() if hasattr(source, "read") else source
+    try:
+        header, rows = csv_rows(csv_text(content))
+    except UnreadableCsv as exc:
+        raise InvalidInput({"file": exc.message}) from exc
     unknown = [name for name in header if name not in CSV_COLUMNS]
     missing = [name for name in CSV_REQUIRED if name not in header]
     repeated = sorted({name for name in header if header.count(name) > 1})
@@ -303,10 +295,4 @@ def _read_rows(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
         raise InvalidInput({"file": Message(
             f"the first line must name the columns ({', '.join(CSV_COLUMNS)}): {problem}",
             f"dòng đầu phải là tên các cột ({', '.join(CSV_COLUMNS)}): {problem}")})
-    rows = []
-    start = reader.line_num + 1
-    for cells in reader:
-        if any(cell.strip() for cell in cells):
-            rows.append((start, cells))
-        start = reader.line_num + 1
     return header, rows

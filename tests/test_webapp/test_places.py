@@ -168,7 +168,7 @@ def test_columns_may_come_in_any_order_and_optional_ones_may_be_left_out(app):
 
 
 @pytest.mark.parametrize("data, expected", [
-    (b"", "missing code, kind, name, province_code"),
+    (b"", "is empty: the first line must name the columns"),
     (b"code,kind,name\nA,venue,X\n", "missing province_code"),
     (b"code,kind,name,province,province_code\n", "unknown province"),
     (b"code,kind,name,province_code,code\n", "repeated code"),
