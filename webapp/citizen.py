@@ -17,11 +17,10 @@ from ingest.units import province_name, wards
 from webapp import declarations, qr
 from webapp.cardscan import (NO_PHOTO, PHOTO_TOO_LARGE, UnreadablePhoto, card_json, card_problem,
                              read_card_photo)
-from webapp.declarations import IdempotencyConflict
 from webapp.errors import error_response, http_error
 from webapp.extensions import csrf, limiter
 from webapp.forms import (LABELS, MAX_DEPENDANTS, RELATION_LABELS, CardPhotoForm, DeclarationForm,
-                          LookupForm)
+                          LookupForm, NotAccepted)
 from webapp.i18n import t
 from webapp.models import Declaration, as_utc
 from webapp.resources import get_settings
@@ -97,18 +96,10 @@ def declare():
     form = DeclarationForm()
     if "reload_wards" in request.form:  # without JavaScript: the province was chosen, list its wards
         return _declaration_page(form)
-    payload, rows = form.to_payload()
     try:
-        issued, _ = declarations.submit(payload, form.idempotency_key.data or None)
-    except InvalidInput as error:
-        form.show_errors(error, rows)
-        if "idempotency_key" in error.errors:  # a mangled hidden field: give the page a good one
-            form.renew_idempotency_key()
-        return _declaration_page(form), 422
-    except IdempotencyConflict:
-        # Back, edit, send: the old key belongs to the first declaration; this is a new one.
-        form.renew_idempotency_key()
-        return _declaration_page(form, notice=t(ALREADY_SENT)), 409
+        issued, _ = form.submit(ALREADY_SENT)
+    except NotAccepted as refused:
+        return _declaration_page(form, notice=t(refused.notice) if refused.notice else None), refused.status
     return redirect(url_for(".declaration", declaration_id=issued[0].declaration.id), 303)
 
 

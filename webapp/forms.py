@@ -22,6 +22,8 @@ from ingest.errors import InvalidInput, Message
 from ingest.fields import REQUIRED, normalize_phone
 from ingest.identity import normalize_id
 from ingest.units import provinces, wards
+from webapp import declarations
+from webapp.declarations import IdempotencyConflict, Issued
 from webapp.i18n import current_language, t
 
 BLANK_DEPENDANT_ROWS = 3  # rows shown at first (and all there is without JavaScript)
@@ -106,6 +108,15 @@ class DependantForm(Form):
     relation = SelectField(validate_choice=False, default="child")
 
 
+class NotAccepted(Exception):
+    """A form the declaration service refused; its errors are on the form already."""
+
+    def __init__(self, status: int, notice: Message | None = None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.notice = notice
+
+
 class DeclarationForm(FlaskForm):
     """The health declaration, field names matching the API payload (nested with ``-``)."""
 
@@ -186,6 +197,26 @@ class DeclarationForm(FlaskForm):
                 rows.append(index)
         payload["dependants"] = people
         return payload, rows
+
+    def submit(self, already_sent: Message) -> tuple[list[Issued], list[int]]:
+        """Store the declaration the form holds: (people issued a QR, dependant rows used).
+
+        On refusal the errors go next to their fields and :class:`NotAccepted` says the answer's
+        status; ``already_sent`` is the notice for a key reused with other answers.
+        """
+        payload, rows = self.to_payload()
+        try:
+            issued, _ = declarations.submit(payload, self.idempotency_key.data or None)
+        except InvalidInput as error:
+            self.show_errors(error, rows)
+            if "idempotency_key" in error.errors:  # a mangled hidden field: give the page a good one
+                self.renew_idempotency_key()
+            raise NotAccepted(422) from error
+        except IdempotencyConflict as conflict:
+            # Back, edit, send: the old key belongs to the first declaration; this is a new one.
+            self.renew_idempotency_key()
+            raise NotAccepted(409, already_sent) from conflict
+        return issued, rows
 
     def show_errors(self, error: InvalidInput, rows: list[int]) -> None:
         """Put every field error next to its field, and list them all, in form order, for the summary."""

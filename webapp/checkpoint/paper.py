@@ -20,10 +20,9 @@ from webapp import declarations, stations
 from webapp.checkpoint.blueprint import bp
 from webapp.checkpoint.station import ACTION_LABELS, TURN_BACK_REASONS
 from webapp.citizen import SESSION_EXPIRED, local_time, qr_card
-from webapp.declarations import IdempotencyConflict
 from webapp.errors import error_response
 from webapp.extensions import csrf, db
-from webapp.forms import LABELS, DeclarationForm
+from webapp.forms import LABELS, DeclarationForm, NotAccepted
 from webapp.i18n import t
 from webapp.models import CheckpointDecision, Declaration, Place, as_utc
 from webapp.places import KIND_NAMES
@@ -93,17 +92,10 @@ def paper_declare(place_code: str):
         return _page(place, form, notice=t(SESSION_EXPIRED)), 400
     if "reload_wards" in request.form:  # without JavaScript: the province was chosen, list its wards
         return _page(place, form)
-    payload, rows = form.to_payload()
     try:
-        issued, _ = declarations.submit(payload, form.idempotency_key.data or None)
-    except InvalidInput as error:
-        form.show_errors(error, rows)
-        if "idempotency_key" in error.errors:  # a mangled hidden field: give the page a good one
-            form.renew_idempotency_key()
-        return _page(place, form), 422
-    except IdempotencyConflict:
-        form.renew_idempotency_key()
-        return _page(place, form, notice=t(ALREADY_SENT)), 409
+        issued, rows = form.submit(ALREADY_SENT)
+    except NotAccepted as refused:
+        return _page(place, form, notice=t(refused.notice) if refused.notice else None), refused.status
     main = issued[0].declaration
     try:
         # A CMND-only form has no CCCD unless the registry knows it: record refuses that here.
