@@ -51,6 +51,7 @@ from pathlib import Path
 # The process, CPU and profile helpers of the declarations benchmark, shared rather than copied.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import declarations as harness  # noqa: E402
+from streams.topics import SCANS  # noqa: E402
 
 REPO = harness.REPO
 LUA = Path(__file__).with_suffix(".lua")
@@ -264,7 +265,7 @@ def _warm(app, args: argparse.Namespace, workdir: Path, data: Path) -> None:
     for mode in MODES:
         _wrk(url, args.settle, mode if mode in ROUTES else args.ceiling_path, data, args)
     _wait_until_quiet(workdir / "access.log")
-    _wait_for_drain(app, args.drain_timeout)
+    harness._wait_for_drain(app, args.drain_timeout)
 
 
 def _run_once(mode: str, repetition: int, app, args: argparse.Namespace, workdir: Path, data: Path,
@@ -273,7 +274,7 @@ def _run_once(mode: str, repetition: int, app, args: argparse.Namespace, workdir
     url = f"http://127.0.0.1:{args.web_port}"
     target = ROUTES.get(mode, args.ceiling_path)
     target_arg = mode if mode in ROUTES else args.ceiling_path
-    offsets_before = _topic_size(broker.bootstrap) if mode == "scan" else 0
+    offsets_before = harness._topic_size(broker.bootstrap, SCANS) if mode == "scan" else 0
     stored_before = _decisions(app) if mode == "scan" else 0
     start_mark = _size(access_log)
     warmup, _ = _wrk(url, args.warmup, target_arg, data, args)
@@ -289,7 +290,7 @@ def _run_once(mode: str, repetition: int, app, args: argparse.Namespace, workdir
     cpu["wrk"] = wrk_cpu / seconds
     cpu["others"] = max(0.0, cpu["machine"] - sum(v for k, v in cpu.items() if k != "machine"))
     served = _access_lines(access_log, measured_mark, _size(access_log))  # what wrk's window saw served
-    stopped, backlog = time.monotonic(), _pending(app)
+    stopped, backlog = time.monotonic(), harness._pending(app)
     _wait_until_quiet(access_log)
     statuses = {int(code): count for code, count in result["statuses"].items()}
     times = sorted(micros for _, path, micros in served if path == target)
@@ -306,10 +307,10 @@ def _run_once(mode: str, repetition: int, app, args: argparse.Namespace, workdir
         run.served_accepted = sum(1 for status, path, _ in _access_lines(access_log, start_mark)
                                   if status == 202 and path == target)
         run.backlog = backlog
-        _wait_for_drain(app, args.drain_timeout)
+        harness._wait_for_drain(app, args.drain_timeout)
         run.drain_s = time.monotonic() - stopped
         run.stored = _decisions(app) - stored_before
-        run.delivered = _topic_size(broker.bootstrap) - offsets_before
+        run.delivered = harness._topic_size(broker.bootstrap, SCANS) - offsets_before
     if run.non_2xx and mode in ROUTES:
         print(f"  NON-2XX ANSWERS to {target}: {statuses}\n{harness._tail(workdir / 'gunicorn.log', 15)}",
               flush=True)
@@ -332,41 +333,12 @@ def _wrk(url: str, seconds: int, target: str, data: Path, args: argparse.Namespa
     return json.loads(lines[0].removeprefix("BENCH_RESULT ")), used
 
 
-def _pending(app) -> int:
-    from webapp.outbox import pending_count
-
-    with app.app_context():
-        return pending_count()
-
-
 def _decisions(app) -> int:
     from webapp.extensions import db
     from webapp.models import CheckpointDecision
 
     with app.app_context():
         return db.session.scalar(db.select(db.func.count()).select_from(CheckpointDecision))
-
-
-def _wait_for_drain(app, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while _pending(app):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the outbox did not drain within {timeout:.0f} s")
-        time.sleep(0.05)
-
-
-def _topic_size(bootstrap: str) -> int:
-    """Messages ever written to the scans topic: the sum of its partitions' end offsets."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    from streams.topics import SCANS
-
-    consumer = KafkaConsumer(bootstrap_servers=[bootstrap])
-    try:
-        partitions = [TopicPartition(SCANS, p) for p in consumer.partitions_for_topic(SCANS)]
-        return sum(consumer.end_offsets(partitions).values())
-    finally:
-        consumer.close()
 
 
 def _size(path: Path) -> int:
@@ -534,7 +506,7 @@ def _profile(app, stations: list[tuple[str, str]], qr_tokens: list[str], args: a
         relay_pending(publisher)  # connect the producer outside the measurements
         while relay_pending(publisher):
             pass  # the declarations made to prepare
-    before = _topic_size(broker.bootstrap)
+    before = harness._topic_size(broker.bootstrap, SCANS)
     for _ in range(200):
         post()  # warm: imports, statement caches
     print(f"\n== Flask test client in one process (no HTTP server, no relay), {args.database}, "
@@ -551,9 +523,9 @@ def _profile(app, stations: list[tuple[str, str]], qr_tokens: list[str], args: a
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
 
     with app.app_context():
-        staged = _pending(app)
+        staged = harness._pending(app)
         wall, cpu = harness._timed(lambda: [relay_pending(publisher) for _ in range(staged // 500 + 1)])
-    published = _topic_size(broker.bootstrap) - before
+    published = harness._topic_size(broker.bootstrap, SCANS) - before
     print(f"== outbox relay: {staged} scan events in rounds of 500 (no profiler) ==")
     print(f"{1000 * wall / staged:.3f} ms wall, {1000 * cpu / staged:.3f} ms CPU per event "
           "(CPU of the whole process: the producer's I/O thread included)")

@@ -36,6 +36,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
+from streams.topics import DECLARATIONS
+
 REPO = Path(__file__).resolve().parents[1]
 LUA = Path(__file__).with_suffix(".lua")
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -272,15 +274,13 @@ def _wait_for_drain(app, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def _topic_size(bootstrap: str) -> int:
-    """Messages ever written to the declarations topic: the sum of its partitions' end offsets."""
+def _topic_size(bootstrap: str, topic: str = DECLARATIONS) -> int:
+    """Messages ever written to ``topic``: the sum of its partitions' end offsets."""
     from kafka import KafkaConsumer, TopicPartition
-
-    from streams.topics import DECLARATIONS
 
     consumer = KafkaConsumer(bootstrap_servers=[bootstrap])
     try:
-        partitions = [TopicPartition(DECLARATIONS, p) for p in consumer.partitions_for_topic(DECLARATIONS)]
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         return sum(consumer.end_offsets(partitions).values())
     finally:
         consumer.close()
