@@ -28,6 +28,7 @@ from webapp.models import OutboxEvent
 
 SCANS, DECLARATIONS, CARD_QR = "/api/v1/scans", "/api/v1/declarations", "/api/v1/card-qr"
 CHECKPOINT_SCANS, LOOKUPS = "/api/v1/checkpoint-scans", "/api/v1/checkpoint-lookups"
+SELF_CHECK_INS = "/api/v1/self-check-ins"
 CHECKPOINT_FIELDS = ("place_code", "citizen_id", "qr_token", "action", "reason", "ts", "retry_key", "extra")
 CARD = "001090012345||Nguyễn Văn An|17051990|Nam|Số 1 Tràng Tiền, Hà Nội|01022021"
 # A declaration event names a CCCD, or a CMND alias when the registry could not resolve it.
@@ -137,7 +138,7 @@ def odd_changes(endpoint: str) -> st.SearchStrategy[list[tuple[tuple, Any]]]:
         values = JSON_VALUES | SCAN_SPELLINGS
     elif endpoint == DECLARATIONS:
         paths, values = st.sampled_from(DECLARATION_PATHS), JSON_VALUES | DECLARATION_SPELLINGS
-    elif endpoint in (CHECKPOINT_SCANS, LOOKUPS):
+    elif endpoint in (CHECKPOINT_SCANS, LOOKUPS, SELF_CHECK_INS):
         paths = st.sampled_from(CHECKPOINT_FIELDS).map(lambda field: (field,))
         values = JSON_VALUES | SCAN_SPELLINGS
     else:
@@ -197,7 +198,7 @@ def assert_nothing_malformed_reached_kafka(app, published: list[tuple[str, str, 
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_body_and_headers_get_an_answer_below_500_and_only_clean_events_go_out(odd_app, published, data, odd_client):
-    endpoint = data.draw(st.sampled_from([SCANS, DECLARATIONS, CARD_QR, CHECKPOINT_SCANS, LOOKUPS]),
+    endpoint = data.draw(st.sampled_from([SCANS, DECLARATIONS, CARD_QR, CHECKPOINT_SCANS, LOOKUPS, SELF_CHECK_INS]),
                          label="endpoint")
     kind, drawn = data.draw(bodies(endpoint), label="body")
     headers = data.draw(st.fixed_dictionaries({}, optional={
