@@ -54,6 +54,11 @@ class Settings:
     # Session cookies only over HTTPS (browsers treat http://127.0.0.1 and localhost as secure);
     # off only for plain-HTTP clients on a developer's machine.
     secure_cookies: bool = True
+    # A JSON file of contact-rule versions (docs/contact-rules.md); empty: the shipped defaults.
+    contact_rules: str = ""
+    # How much older than the newest scan at a place a scan may arrive and still be paired by
+    # the stream: a day, so paper logs typed in the next morning still count.
+    colocation_lateness_hours: int = 24
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir).resolve()
@@ -89,6 +94,8 @@ class Settings:
             ratelimit_storage_uri=text("RATELIMIT_STORAGE_URI", "memory://"),
             outbox_relay=_flag(env, "OUTBOX_RELAY", True),
             secure_cookies=_flag(env, "SECURE_COOKIES", True),
+            contact_rules=text("CONTACT_RULES"),
+            colocation_lateness_hours=_whole_number(env, "COLOCATION_LATENESS_HOURS", 24, minimum=1),
         )
 
     def validate(self) -> None:
@@ -104,10 +111,16 @@ class Settings:
             raise SettingsError(f"{PREFIX}QR_TOKEN_TTL_HOURS must be at least 1")
         if self.retention_days < 0:
             raise SettingsError(f"{PREFIX}RETENTION_DAYS must be 0 (keep everything) or more")
+        if self.colocation_lateness_hours < 1:
+            raise SettingsError(f"{PREFIX}COLOCATION_LATENESS_HOURS must be at least 1")
 
     @property
     def kafka_servers(self) -> list[str]:
         return split_servers(self.kafka_bootstrap)
+
+    @property
+    def colocation_lateness(self) -> timedelta:
+        return timedelta(hours=self.colocation_lateness_hours)
 
     @property
     def retention(self) -> timedelta | None:

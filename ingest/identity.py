@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Literal
 
 from ingest.errors import IdentityProblem, InvalidIdentity
 from ingest.regions import BirthPlace, birth_place
-from streams.records import CITIZEN_ID, is_citizen_id
+from streams.records import CITIZEN_ID, VIETNAM_TIME, is_citizen_id
 
 Sex = Literal["male", "female"]
 IdKind = Literal["cccd", "cmnd", "invalid"]
@@ -38,8 +38,6 @@ _SPACING = re.compile(r"[\s.\-]+")
 FIRST_CENTURY = 1800
 LAST_CENTURY = 2200
 _CENTURY_BY_PAIR = (1900, 2000, 2100, 2200, 1800)
-# Viet Nam has been UTC+7 without daylight saving since 1975; "today" means today there.
-VIETNAM_TIME = timezone(timedelta(hours=7))
 _SEX_VI = {"male": "Nam", "female": "Nữ"}
 
 

@@ -42,9 +42,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from ingest.csvfile import Rows, UnreadableCsv, csv_rows, csv_text
 from ingest.errors import IngestError, Message
 from ingest.fields import REQUIRED, FieldErrors
-from ingest.identity import VIETNAM_TIME, normalize_id
+from ingest.identity import normalize_id
 from ingest.scans import CCCD_REQUIRED, PLACE_ID, time_problem
-from streams.records import ScanEvent, is_citizen_id
+from streams.records import ScanEvent, VIETNAM_TIME, is_citizen_id
 
 COLUMNS = ("citizen_id", "place_code", "latitude", "longitude", "time", "date", "direction")
 DEFAULT_DIRECTION = "in"

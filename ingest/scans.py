@@ -7,7 +7,7 @@ from typing import Any
 
 from ingest.errors import InvalidInput, Message
 from ingest.fields import NOT_AN_OBJECT
-from ingest.identity import VIETNAM_TIME
+from streams.records import VIETNAM_TIME
 # The clock bounds are the stream's too: a scan the API accepts is one the sink will store.
 from streams.records import (EARLIEST_SCAN, MAX_CLOCK_SKEW, SCAN_DIRECTIONS, SCAN_FIELDS, SCAN_PRECISIONS,
                              ScanEvent, is_citizen_id, new_event_id)

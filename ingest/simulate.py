@@ -27,11 +27,11 @@ from datetime import date, datetime, timedelta, timezone
 
 from faker import Faker
 
-from ingest.identity import VIETNAM_TIME, Sex, make_cccd
+from ingest.identity import Sex, make_cccd
 from ingest.regions import LEGACY_PROVINCES, LEGACY_TO_CURRENT
 from ingest.units import provinces, wards
 from streams import topics
-from streams.records import CitizenRecord, DeclarationEvent, Event, ScanEvent
+from streams.records import CitizenRecord, DeclarationEvent, Event, ScanEvent, VIETNAM_TIME
 
 Message = tuple[str, str, Event]  # (topic, key, event)
 

@@ -2,24 +2,40 @@
 
 Importing this module starts nothing and reads no environment. ``create_app(settings,
 warehouse)`` is called by whoever starts a worker (``truyvet worker``, ``truyvet run``, tests);
-each agent is registered with what it needs (the sink with the warehouse client and the
-retention), so nothing is reached through module globals.
+each agent is registered with what it needs, so nothing is reached through module globals.
+
+Agents: registry (citizens topic -> registry table), verify (scans, declarations), colocate
+(verified scans -> contacts, crowd exposures) and, when a warehouse is given, the sinks. An
+embedded warehouse opens in one process only, so with several workers on one machine exactly
+one runs the sinks; with a ClickHouse server every worker may (production compose does).
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import faust
 from clickhouse_connect.driver.client import Client
 
 from config import Settings
-from streams.agents import sink
-from streams.agents.sink import ScanSink
+from streams import topics
+from streams.agents import colocate, registry, sink, verify
+from streams.agents.colocate import Colocate
+from streams.agents.deadletter import DeadLetters
+from streams.agents.registry import Registry
+from streams.agents.sink import Sinks
+from streams.agents.verify import Verify
+from streams.rules import load_rules
 
 APP_ID = "truyvet"
-TOPIC_PARTITIONS = 6
 
 
 class StreamApp(faust.App):
     """The one Faust app of a worker process, with handles on its agents."""
+
+    registry: Registry
+    verify: Verify
+    colocate: Colocate
+    sinks: Sinks | None
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -28,15 +44,22 @@ class StreamApp(faust.App):
             datadir=str(settings.data_dir / "faust"),
             # Flask serves the ops endpoints; Faust's own web server would only take a port.
             web_enabled=False,
-            topic_partitions=TOPIC_PARTITIONS,
+            topic_partitions=topics.PARTITIONS,
             consumer_auto_offset_reset="earliest",
             autodiscover=False,
         )
-        self.scan_sink: ScanSink | None = None
 
 
-def create_app(settings: Settings, warehouse: Client) -> StreamApp:
-    """The Faust app with every agent registered; the caller owns (and closes) ``warehouse``."""
+def create_app(settings: Settings, warehouse: Client | None = None) -> StreamApp:
+    """The Faust app with every agent registered; the caller owns (and closes) ``warehouse``.
+
+    Without a warehouse the worker verifies and co-locates only, and another process sinks.
+    """
     app = StreamApp(settings)
-    app.scan_sink = sink.register(app, warehouse, settings.retention)
+    dead_letters = DeadLetters.of(app)
+    book = load_rules(Path(settings.contact_rules) if settings.contact_rules else None)
+    app.registry = registry.register(app, dead_letters)
+    app.verify = verify.register(app, app.registry.table, dead_letters, settings.retention)
+    app.colocate = colocate.register(app, book, settings.colocation_lateness, settings.kafka_servers, dead_letters)
+    app.sinks = sink.register(app, warehouse, settings.retention) if warehouse is not None else None
     return app

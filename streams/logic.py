@@ -2,27 +2,27 @@
 from __future__ import annotations
 
 import json
+import typing
 from datetime import datetime, timedelta, timezone
+from typing import TypeVar
 
 from streams.errors import UndecodableEvent
-from streams.records import (MAX_CLOCK_SKEW, SCAN_DIRECTIONS, SCAN_FIELDS, SCAN_PRECISIONS, DeadLetter,
+from streams.records import (MAX_CLOCK_SKEW, SCAN_DIRECTIONS, SCAN_PRECISIONS, DeadLetter, Event,
                              ScanEvent)
 
-_SCAN_TYPES = ScanEvent._options.fields
-# Fields added to the schema later have defaults: events published before them lack the field.
-_SCAN_DEFAULTS = ScanEvent._options.defaults
+R = TypeVar("R", bound=Event)
+S = TypeVar("S", bound=ScanEvent)
 
+def decode_event(payload: bytes, record: type[R]) -> R:
+    """Decode one message as ``record``, raising :class:`UndecodableEvent` with the reason.
 
-def decode_scan(payload: bytes) -> ScanEvent:
-    """Decode one scan message, raising :class:`UndecodableEvent` with the reason.
+    Fields and types come from the record class, the one written schema: a text field must be
+    non-empty text, a time an ISO 8601 time with a zone, a number a number; a field with a
+    default may be absent (an event published before the field existed) and then takes it.
 
-    The fields and their types come from :class:`ScanEvent`, the one written schema; a field
-    with a default may be absent (an event published before the field existed) and then takes it.
-
-    >>> scan = decode_scan(b'{"event_id":"e1","citizen_id":"001","place_id":"p",'
-    ...                    b'"ts":"2026-01-01T08:00:00Z","direction":"in"}')
-    >>> scan.place_id, scan.precision
-    ('p', 'instant')
+    >>> decode_event(b'{"event_id":"e1","citizen_id":"001","place_id":"p",'
+    ...              b'"ts":"2026-01-01T08:00:00Z","direction":"in"}', ScanEvent).precision
+    'instant'
     """
     try:
         data = json.loads(payload)
@@ -30,21 +30,54 @@ def decode_scan(payload: bytes) -> ScanEvent:
         raise UndecodableEvent(f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise UndecodableEvent("not a JSON object")
+    defaults = record._options.defaults
     values = {}
-    for field in SCAN_FIELDS:
-        if field not in data and field in _SCAN_DEFAULTS:
-            values[field] = _SCAN_DEFAULTS[field]
-        elif _SCAN_TYPES[field] is datetime:
+    for field, kind in record._options.fields.items():
+        if field not in data and field in defaults:
+            values[field] = defaults[field]
+        elif kind is datetime:
             values[field] = _aware_time(field, data.get(field))
-        elif not isinstance(data.get(field), str) or not data[field]:
-            raise UndecodableEvent(f"{field} is missing or not a string")
+        elif not _is_a(data.get(field), kind):
+            raise UndecodableEvent(f"{field} is missing or not {_NAMES.get(kind, kind)}")
         else:
             values[field] = data[field]
-    if values["direction"] not in SCAN_DIRECTIONS:
-        raise UndecodableEvent(f"unknown direction {values['direction']!r}")
-    if values["precision"] not in SCAN_PRECISIONS:
-        raise UndecodableEvent(f"unknown precision {values['precision']!r}")
-    return ScanEvent(**values)
+    return record(**values)
+
+
+def decode_scan(payload: bytes, record: type[S] = ScanEvent) -> S:
+    """Decode one scan message (or a verified one), checking its direction and precision too.
+
+    >>> scan = decode_scan(b'{"event_id":"e1","citizen_id":"001","place_id":"p",'
+    ...                    b'"ts":"2026-01-01T08:00:00Z","direction":"in"}')
+    >>> scan.place_id, scan.precision
+    ('p', 'instant')
+    """
+    scan = decode_event(payload, record)
+    if scan.direction not in SCAN_DIRECTIONS:
+        raise UndecodableEvent(f"unknown direction {scan.direction!r}")
+    if scan.precision not in SCAN_PRECISIONS:
+        raise UndecodableEvent(f"unknown precision {scan.precision!r}")
+    return scan
+
+
+_NAMES = {str: "a string", bool: "true or false", int: "a whole number", float: "a number",
+          list: "a list"}
+
+
+def _is_a(value: object, kind: object) -> bool:
+    if kind is str:
+        return isinstance(value, str) and value != ""
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if typing.get_origin(kind) is list:
+        return isinstance(value, list)
+    if kind == (str | None):
+        return value is None or isinstance(value, str)
+    return False
 
 
 def refusal_reason(scan: ScanEvent, now: datetime, retention: timedelta | None) -> str | None:
@@ -66,7 +99,7 @@ def refusal_reason(scan: ScanEvent, now: datetime, retention: timedelta | None) 
     return None
 
 
-def unique_scans(events: list[ScanEvent]) -> list[ScanEvent]:
+def unique_events(events: list[R]) -> list[R]:
     """Drop redelivered copies (same id, same content), keeping arrival order.
 
     A second event with the same id and other content is kept: the warehouse keeps it apart
@@ -75,14 +108,19 @@ def unique_scans(events: list[ScanEvent]) -> list[ScanEvent]:
     >>> t = datetime(2026, 1, 1, tzinfo=timezone.utc)
     >>> scans = [ScanEvent(event_id=i, citizen_id="c", place_id=p, ts=t, direction="in")
     ...          for i, p in (("a", "P1"), ("b", "P1"), ("a", "P1"), ("a", "P2"))]
-    >>> [(s.event_id, s.place_id) for s in unique_scans(scans)]
+    >>> [(s.event_id, s.place_id) for s in unique_events(scans)]
     [('a', 'P1'), ('b', 'P1'), ('a', 'P2')]
     """
-    return list({_content(event): event for event in events}.values())
+    return list({content(event): event for event in events}.values())
 
 
-def _content(scan: ScanEvent) -> tuple:
-    return tuple(getattr(scan, field) for field in SCAN_FIELDS)
+def content(event: Event) -> tuple:
+    """Everything an event says, as a hashable value: equal content, equal tuple."""
+    return tuple(_hashable(getattr(event, field)) for field in event._options.fields)
+
+
+def _hashable(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _aware_time(field: str, value: object) -> datetime:

@@ -13,8 +13,10 @@ import faust
 SCAN_DIRECTIONS = ("in", "out", "pass", "turn_back")
 # "instant": the scan happened at ``ts``. "day": only the date is known (paper logs, published
 # case routes); the person was at the place some time that local day (Viet Nam time, UTC+7,
-# ``ingest.identity.VIETNAM_TIME``), and ``ts`` is that day's local midnight, in UTC.
+# ``VIETNAM_TIME``), and ``ts`` is that day's local midnight, in UTC.
 SCAN_PRECISIONS = ("instant", "day")
+# Viet Nam has been UTC+7 without daylight saving since 1975; "today" and "a day" mean there.
+VIETNAM_TIME = timezone(timedelta(hours=7))
 # Device clocks drift; a scan from further in the future than this is a wrong clock, not a scan.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # Nothing older is movement data of this system; the warehouse refuses it too.
@@ -58,6 +60,80 @@ class ScanEvent(Event, namespace="truyvet.scan.v1"):
 SCAN_FIELDS: tuple[str, ...] = tuple(ScanEvent._options.fields)
 
 
+class VerifiedScan(ScanEvent, namespace="truyvet.verified-scan.v1"):
+    """A scan that passed verification, repartitioned by place (``place_id`` is its key).
+
+    ``registered`` is False for a structurally sound number the registry does not hold
+    (visitors, children without a card): still a presence, flagged for the official.
+    """
+
+    registered: bool = True
+
+
+class Rejection(Event, namespace="truyvet.rejection.v1"):
+    """A scan or declaration whose identity cannot be true, with a stable reason code.
+
+    ``event_id`` is the rejected event's own id (a redelivered copy is the same rejection);
+    ``reason`` is one of ``ingest.identity.REASONS`` (the number's structure, or the number
+    against the registry's date of birth and sex); ``detail`` explains it in English.
+    """
+
+    SCAN = "scan"
+    DECLARATION = "declaration"
+
+    event_id: str
+    source: str
+    citizen_id: str
+    occurred_at: datetime
+    reason: str
+    detail: str
+
+
+class ContactEdge(Event, namespace="truyvet.contact.v1"):
+    """Two people at one place at the same time, by one version of the contact rules.
+
+    An edge is identified by its pair (``citizen_a`` < ``citizen_b``), place, rule version and
+    window (the hour, UTC, in which they first met); ``revision`` orders the states of one edge
+    (the offset in truyvet.verified-scans.v1 of the last presence that changed it), and a
+    ``retracted`` state withdraws it (a check-out turned a point into a shorter stay, or the
+    hour became crowded). The warehouse keeps the latest revision of each edge.
+    """
+
+    POINT_WINDOW = "point_window"
+    INTERVAL_OVERLAP = "interval_overlap"
+    SAME_DAY = "same_day"
+
+    event_id: str
+    citizen_a: str
+    citizen_b: str
+    place_id: str
+    rule_version: str
+    window_start: datetime
+    criterion: str
+    first_together: datetime
+    last_together: datetime
+    overlap_minutes: float
+    revision: int
+    retracted: bool = False
+
+
+class CrowdExposure(Event, namespace="truyvet.crowd-exposure.v1"):
+    """More people at a place in one hour than the rules pair up: one place-level exposure.
+
+    Identified by place and window; ``revision`` and ``retracted`` as for :class:`ContactEdge`.
+    Tracing expands it on demand (everyone present in the window).
+    """
+
+    event_id: str
+    place_id: str
+    window_start: datetime
+    window_end: datetime
+    head_count: int
+    rule_version: str
+    revision: int
+    retracted: bool = False
+
+
 class DeclarationEvent(Event, namespace="truyvet.declaration.v1"):
     """A submitted health declaration; ``verification`` is the registry check's outcome.
 
@@ -98,6 +174,9 @@ class DeadLetter(Event, namespace="truyvet.deadletter.v1"):
     PAST_RETENTION = "past_retention"
     IN_FUTURE = "in_future"
     WAREHOUSE_REFUSED = "warehouse_refused"
+    # Older than the co-location state still holds (its place's newest presence minus the
+    # allowed lateness): stored as a scan, but not paired with anyone by the stream.
+    TOO_LATE = "too_late"
 
     event_id: str
     topic: str

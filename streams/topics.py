@@ -11,15 +11,30 @@ class TopicSpec:
     compacted: bool = False
 
 
+# Every keyed topic has this many partitions: verify and co-locate run in at most as many
+# worker processes, and a table's changelog partition follows its source topic's.
+PARTITIONS = 6
+
 CITIZENS = "truyvet.citizens.v1"
 DECLARATIONS = "truyvet.declarations.v1"
 SCANS = "truyvet.scans.v1"
+VERIFIED_SCANS = "truyvet.verified-scans.v1"
+CONTACTS = "truyvet.contacts.v1"
+CROWD_EXPOSURES = "truyvet.crowd-exposures.v1"
+REJECTIONS = "truyvet.rejections.v1"
 DEADLETTER = "truyvet.deadletter.v1"
 
 TOPICS = (
-    TopicSpec(CITIZENS, partitions=6, compacted=True),
-    TopicSpec(DECLARATIONS, partitions=6),
-    TopicSpec(SCANS, partitions=6),
+    TopicSpec(CITIZENS, partitions=PARTITIONS, compacted=True),
+    TopicSpec(DECLARATIONS, partitions=PARTITIONS),
+    TopicSpec(SCANS, partitions=PARTITIONS),
+    # Verify and co-locate scale by partitions: the citizen-keyed topics above share one count
+    # (a worker holds the registry entries of the scans it verifies), and the place-keyed topic
+    # holds everything a place's co-location state needs.
+    TopicSpec(VERIFIED_SCANS, partitions=PARTITIONS),
+    TopicSpec(CONTACTS, partitions=PARTITIONS),
+    TopicSpec(CROWD_EXPOSURES, partitions=PARTITIONS),
+    TopicSpec(REJECTIONS, partitions=PARTITIONS),
     TopicSpec(DEADLETTER, partitions=1),
 )
 

@@ -38,8 +38,12 @@ TRUYVET = str(Path(sys.executable).with_name("truyvet"))
 
 
 def random_cccd() -> str:
-    """A 12-digit id that no other test uses (tests share the warehouse)."""
-    return "079" + "".join(random.choices("0123456789", k=9))
+    """A possible CCCD number (born in Hồ Chí Minh City, 1900s) that no other test uses.
+
+    Tests share the warehouse; the stream's verify step rejects numbers that encode a birth
+    year in the future, so the century digit is 0 or 1.
+    """
+    return "079" + random.choice("01") + "".join(random.choices("0123456789", k=8))
 
 
 def system_env(data_dir: Path, kafka_port: int) -> dict[str, str]:
@@ -248,3 +252,10 @@ def official_client(app):
     client = app.test_client()
     sign_in(client, add_staff(app, "official"))
     return client
+
+
+# Brokers of the stream-worker tests (tests/test_streams/test_workers.py): each test starts its
+# own, so workers of one test never see another's events or consumer group.
+ONE_WORKER_KAFKA_PORT = 29592 + PORT_OFFSET
+TWO_WORKERS_KAFKA_PORT = 29692 + PORT_OFFSET
+KILLED_WORKER_KAFKA_PORT = 29792 + PORT_OFFSET

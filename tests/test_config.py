@@ -49,3 +49,10 @@ def test_token_lifetime_must_be_a_positive_number():
         Settings.from_env({"TRUYVET_QR_TOKEN_TTL_HOURS": "0"})
     assert Settings.from_env({"TRUYVET_QR_TOKEN_TTL_HOURS": "24"}).qr_token_ttl_hours == 24
 
+
+
+def test_co_location_lateness_is_whole_hours_of_at_least_one():
+    with pytest.raises(SettingsError, match="TRUYVET_COLOCATION_LATENESS_HOURS"):
+        Settings.from_env({"TRUYVET_COLOCATION_LATENESS_HOURS": "0"})
+    settings = Settings.from_env({"TRUYVET_COLOCATION_LATENESS_HOURS": "6", "TRUYVET_CONTACT_RULES": "/etc/rules.json"})
+    assert (settings.colocation_lateness.total_seconds(), settings.contact_rules) == (6 * 3600, "/etc/rules.json")

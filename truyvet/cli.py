@@ -147,11 +147,14 @@ def qr_key() -> None:
 
 
 @main.command()
-def worker() -> None:
-    """Run the Faust stream worker (production: one per container)."""
+@click.option("--sink/--no-sink", default=True, show_default=True,
+              help="Also write to the warehouse. An embedded warehouse opens in one process only: "
+                   "extra workers beside `truyvet run` (or another sinking worker) take --no-sink.")
+def worker(sink: bool) -> None:
+    """Run the Faust stream worker (production: one per container, up to one per partition)."""
     from truyvet.standalone import run_worker
 
-    run_worker(settings())
+    run_worker(settings(), sink=sink)
 
 
 @main.command()

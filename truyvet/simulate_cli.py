@@ -53,7 +53,7 @@ def simulate(citizens: int, places: int, rate: float, duration: float | None, se
     """
     from datetime import timezone
 
-    from ingest.identity import VIETNAM_TIME
+    from streams.records import VIETNAM_TIME
     from ingest.simulate import local_midnight, simulate as simulate_day
 
     current = settings()

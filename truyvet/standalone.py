@@ -116,8 +116,11 @@ def _interrupt(signum: int, frame) -> None:
     raise KeyboardInterrupt
 
 
-def run_worker(settings: Settings) -> None:
-    """``truyvet worker``: the Faust worker alone (production topology)."""
+def run_worker(settings: Settings, sink: bool = True) -> None:
+    """``truyvet worker``: the Faust worker alone (production topology); ``sink`` also stores."""
+    if not sink:
+        _run_worker(create_stream_app(settings))
+        return
     warehouse = connect(settings.clickhouse_url)
     try:
         prepare_warehouse(warehouse, settings)

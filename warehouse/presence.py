@@ -3,7 +3,7 @@
 A scan is a point in time; an ``in`` followed by the next ``out`` at the same place is an
 interval; a day-precision record (only the date is known) is the whole local day at that place.
 :func:`presences` is the rule, pure; :func:`presences_of_citizen` reads one person's scans from
-the warehouse and applies it.
+the warehouse and applies it, :func:`presences_at_place` everyone's at one place.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any, Literal
 from clickhouse_connect.driver.client import Client
 
 from streams.records import SCAN_FIELDS, ScanEvent
+from warehouse.contacts import TooMuchToRead, check_place_window
 from warehouse.errors import WarehouseError, driver_errors
 
 PresenceKind = Literal["point", "interval", "day"]
@@ -74,8 +75,8 @@ def presences(scans: Iterable[ScanEvent], max_stay: timedelta = MAX_STAY) -> lis
     Per person and place, in time order: an ``in`` and the next ``out`` no more than
     ``max_stay`` later make an interval (a later ``in`` replaces an earlier one still open,
     which stays a point); every other ``in``, ``out``, ``pass`` or ``turn_back`` is a point.
-    A day-precision record, whose ``ts`` is its local midnight, is that whole day. Equal
-    presences (the same record from two sources) come once.
+    A day-precision record, whose ``ts`` is its local midnight, is that whole day. Copies of
+    a scan count once, and equal presences (the same record from two sources) come once.
 
     >>> t = datetime(2026, 11, 28, 1, 0, tzinfo=timezone.utc)
     >>> def scan(minutes, direction, place="P1", precision="instant"):
@@ -101,7 +102,9 @@ def presences(scans: Iterable[ScanEvent], max_stay: timedelta = MAX_STAY) -> lis
     """
     found: set[Presence] = set()
     by_stay: dict[tuple[str, str], list[ScanEvent]] = defaultdict(list)
-    for scan in scans:
+    # A redelivered copy is the same scan: it must not become a second point.
+    unique = {tuple(getattr(scan, name) for name in SCAN_FIELDS): scan for scan in scans}
+    for scan in unique.values():
         if scan.precision == "day":
             found.add(Presence(scan.citizen_id, scan.place_id, scan.ts, scan.ts + DAY, "day"))
         else:
@@ -168,3 +171,65 @@ def _point(scan: ScanEvent) -> Presence:
 def _ms(moment: datetime) -> int:
     """Milliseconds since the epoch: bound as Int64, like the paging cursor."""
     return (moment - _EPOCH) // _MS
+
+
+# Everyone at one place ------------------------------------------------------------------------
+
+# From scans, ordered by place and time: the place is the key's prefix. ``registered`` is the
+# verification's flag, stored beside the scan (migration 0004).
+_SCANS_AT_PLACE = f"""
+SELECT {", ".join(SCAN_FIELDS)}, registered
+FROM scans FINAL
+WHERE place_id = {{place_id:String}}
+  AND ts >= fromUnixTimestamp64Milli({{from_ms:Int64}}, 'UTC')
+  AND ts < fromUnixTimestamp64Milli({{to_ms:Int64}}, 'UTC')
+ORDER BY place_id, ts, event_id, citizen_id, direction, precision
+LIMIT {{limit:UInt32}}
+"""
+
+
+@dataclass(frozen=True)
+class PlacePresence:
+    """A presence at a place, and whether the registry holds the person.
+
+    ``registered`` is False for a number the registry did not hold when the person's latest scan
+    read was verified (a visitor, a child without a card): still a presence, flagged.
+    """
+
+    presence: Presence
+    registered: bool
+
+
+def presences_at_place(
+    client: Client, place_id: str, since: datetime, until: datetime, max_stay: timedelta = MAX_STAY
+) -> list[PlacePresence]:
+    """Everyone's presences at ``place_id`` that overlap [since, until), in time order.
+
+    Scans up to ``max_stay`` (and a day) outside the window are read too, as
+    :func:`presences_of_citizen` does, so a stay across an edge of the window is whole. The
+    window follows the place-level rules of :func:`warehouse.contacts.check_place_window`.
+    """
+    check_place_window(since, until)
+    margin = max(max_stay, DAY)
+    parameters: dict[str, Any] = {
+        "place_id": place_id,
+        "from_ms": _ms(since - margin),
+        "to_ms": _ms(until + margin),
+        "limit": MAX_SCANS_READ + 1,
+    }
+    with driver_errors("reading the presences at a place"):
+        result = client.query(_SCANS_AT_PLACE, parameters=parameters, tz_mode="aware")
+    if len(result.result_rows) > MAX_SCANS_READ:
+        raise TooMuchToRead(
+            f"more than {MAX_SCANS_READ} scans at {place_id!r} between {since:%Y-%m-%d} and {until:%Y-%m-%d}: "
+            "ask for a shorter window"
+        )
+    scans, registered = [], {}
+    for row in result.result_rows:
+        values = dict(zip(result.column_names, row))
+        # Rows come in time order: the last one read carries the latest verification.
+        registered[values["citizen_id"]] = values.pop("registered")
+        scans.append(ScanEvent(**values))
+    found = [p for p in presences(scans, max_stay) if p.overlaps(since, until)]
+    found.sort(key=lambda p: (p.start, p.end, p.citizen_id, p.kind))
+    return [PlacePresence(p, registered[p.citizen_id]) for p in found]

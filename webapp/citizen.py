@@ -11,7 +11,7 @@ from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from ingest.cardqr import parse_card_qr
 from ingest.errors import InvalidCardQr, InvalidInput, Message
-from ingest.identity import VIETNAM_TIME
+from streams.records import VIETNAM_TIME
 from ingest.qrtoken import KEY_DOCUMENT_PATH, public_key_document
 from ingest.units import province_name, wards
 from webapp import declarations, qr

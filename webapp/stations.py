@@ -16,11 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ingest.errors import InvalidInput, InvalidToken, Message
-from ingest.identity import VIETNAM_TIME, is_cmnd
+from ingest.identity import is_cmnd
 from ingest.qrtoken import verify
 from ingest.scans import CCCD_REQUIRED, parse_scan
 from streams import topics
-from streams.records import ScanEvent, is_citizen_id
+from streams.records import ScanEvent, VIETNAM_TIME, is_citizen_id
 from webapp import outbox
 from webapp.extensions import db
 from webapp.models import CheckpointDecision, Declaration, Place, as_utc

@@ -1,7 +1,9 @@
-"""Sink: scans from Kafka into the ClickHouse warehouse, in batches, idempotent on content.
+"""Sinks: verified scans, contacts, crowd exposures and rejections into the warehouse, in batches.
 
-Error policy, per event and never silent:
-- undecodable, past retention or from the future: dead-lettered with a reason code;
+One agent per topic, each idempotent on content (a redelivered copy collapses in the
+warehouse; a later revision of an edge replaces the earlier one there). Error policy, per
+event and never silent:
+- undecodable, or (scans) past retention or from the future: dead-lettered with a reason code;
 - a warehouse error that may pass (connection, timeout, too many parts): the batch is retried
   with backoff, and offsets are committed only once it is stored;
 - a warehouse refusal of the rows themselves: the batch is split until the refused rows are
@@ -11,121 +13,133 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import faust
 from clickhouse_connect.driver.client import Client
-from faust.types import AgentT, EventT, StreamT, TopicT
+from faust.types import AgentT, EventT, StreamT
 
 from streams import topics
+from streams.agents.deadletter import DeadLetters
 from streams.errors import UndecodableEvent
-from streams.logic import decode_scan, refusal_reason, unique_scans
-from streams.records import DeadLetter, ScanEvent, new_event_id
+from streams.logic import decode_event, decode_scan, refusal_reason, unique_events
+from streams.records import ContactEdge, CrowdExposure, DeadLetter, Event, Rejection, VerifiedScan
+from warehouse import writer
 from warehouse.errors import WarehouseError
-from warehouse.writer import write_scans
 
 log = logging.getLogger(__name__)
 
-AGENT_NAME = "truyvet.sink_scans"
 BATCH_SIZE = 10_000
 BATCH_WITHIN_SECONDS = 0.5
 RETRY_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10)
-DEADLETTER_PAYLOAD_LIMIT = 10_000
+
+Write = Callable[[Client, Sequence[Event]], int]
 
 
 @dataclass
-class ScanSink:
-    """The sink of one Faust app: its agent, and the topic refused events go to."""
+class Sink:
+    """One warehouse table fed from one topic."""
 
+    what: str
     warehouse: Client
-    retention: timedelta | None
-    deadletter_topic: TopicT
+    decode: Callable[[bytes], Event]
+    write: Write
+    dead_letters: DeadLetters
+    refuse: Callable[[Event, datetime], str | None] = lambda record, now: None
     agent: AgentT | None = None
 
     async def take(self, events: list[EventT]) -> None:
-        """Store a batch of scan messages; dead-letter what cannot be stored."""
-        scans: list[tuple[ScanEvent, EventT]] = []
+        """Store a batch of messages; dead-letter what cannot be stored."""
+        records: list[tuple[Event, EventT]] = []
         now = datetime.now(timezone.utc)
         for event in events:
             try:
-                scan = decode_scan(event.value)
+                record = self.decode(event.value)
             except UndecodableEvent as exc:
-                await self._dead_letter(event, DeadLetter.UNDECODABLE, str(exc))
+                await self.dead_letters.send(event, DeadLetter.UNDECODABLE, str(exc))
                 continue
-            reason = refusal_reason(scan, now, self.retention)
+            reason = self.refuse(record, now)
             if reason is not None:
-                await self._dead_letter(event, reason, f"ts {scan.ts.isoformat()} refused: {reason}")
+                await self.dead_letters.send(event, reason, f"{self.what} refused: {reason}")
                 continue
-            scans.append((scan, event))
-        source = {id(scan): event for scan, event in scans}
-        unique = unique_scans([scan for scan, _ in scans])
+            records.append((record, event))
+        source = {id(record): event for record, event in records}
+        unique = unique_events([record for record, _ in records])
         if not unique:
             return
         refused = await self._store_until_done(unique)
-        for scan, error in refused:
-            await self._dead_letter(source[id(scan)], DeadLetter.WAREHOUSE_REFUSED, str(error))
+        for record, error in refused:
+            await self.dead_letters.send(source[id(record)], DeadLetter.WAREHOUSE_REFUSED, str(error))
 
-    async def _store_until_done(self, scans: list[ScanEvent]) -> list[tuple[ScanEvent, WarehouseError]]:
+    async def _store_until_done(self, records: list[Event]) -> list[tuple[Event, WarehouseError]]:
         """Retry transient failures until the warehouse answers; return the rows it refused."""
         attempt = 0
         while True:
             try:
-                return await asyncio.to_thread(store_isolating_refused, self.warehouse, scans)
+                return await asyncio.to_thread(store_isolating_refused, self.warehouse, records, self.write)
             except WarehouseError as exc:
                 delay = RETRY_BACKOFF_SECONDS[min(attempt, len(RETRY_BACKOFF_SECONDS) - 1)]
-                log.error("warehouse write of %d scans failed (%s); retrying in %ss", len(scans), exc, delay)
+                log.error("warehouse write of %d %s failed (%s); retrying in %ss", len(records), self.what, exc, delay)
                 attempt += 1
                 await asyncio.sleep(delay)
 
-    async def _dead_letter(self, event: EventT, reason: str, error: str) -> None:
-        message = event.message
-        log.warning("scan at %s[%s]@%s refused (%s): %s",
-                    message.topic, message.partition, message.offset, reason, error)
-        await self.deadletter_topic.send(value=DeadLetter(
-            event_id=new_event_id(),
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            reason=reason,
-            error=error,
-            payload=bytes(event.value or b"")[:DEADLETTER_PAYLOAD_LIMIT].decode("utf-8", "replace"),
-        ))
 
-
-def store_isolating_refused(client: Client, scans: Sequence[ScanEvent]) -> list[tuple[ScanEvent, WarehouseError]]:
-    """Write ``scans``; when the warehouse refuses their content, halve until the culprits are found.
+def store_isolating_refused(
+    client: Client, records: Sequence[Event], write: Write = writer.write_scans
+) -> list[tuple[Event, WarehouseError]]:
+    """Write ``records``; when the warehouse refuses their content, halve until the culprits are found.
 
     Transient errors propagate (the caller retries the whole batch: rows written by a half that
     succeeded are identical copies, which the warehouse collapses). One bad row among n costs
     about 2·log2(n) inserts.
     """
     try:
-        write_scans(client, scans)
+        write(client, records)
         return []
     except WarehouseError as exc:
         if exc.transient:
             raise
-        if len(scans) == 1:
-            return [(scans[0], exc)]
-    middle = len(scans) // 2
-    return store_isolating_refused(client, scans[:middle]) + store_isolating_refused(client, scans[middle:])
+        if len(records) == 1:
+            return [(records[0], exc)]
+    middle = len(records) // 2
+    return (store_isolating_refused(client, records[:middle], write)
+            + store_isolating_refused(client, records[middle:], write))
 
 
-def register(app: faust.App, warehouse: Client, retention: timedelta | None) -> ScanSink:
-    """Add the sink agent to ``app``, writing to ``warehouse``."""
-    sink = ScanSink(
-        warehouse=warehouse,
-        retention=retention,
-        deadletter_topic=app.topic(topics.DEADLETTER, value_type=DeadLetter),
+@dataclass
+class Sinks:
+    """The sinks of one Faust app, by what they store."""
+
+    scans: Sink
+    contacts: Sink
+    exposures: Sink
+    rejections: Sink
+
+
+def register(app: faust.App, warehouse: Client, retention: timedelta | None) -> Sinks:
+    """Add one sink agent per stored topic to ``app``, writing to ``warehouse``."""
+    dead_letters = DeadLetters.of(app)
+
+    def sink(topic: str, what: str, decode, write: Write, **options) -> Sink:
+        made = Sink(what, warehouse, decode, write, dead_letters, **options)
+        source = app.topic(topic, key_serializer="raw", value_serializer="raw")
+
+        async def store(stream: StreamT) -> None:
+            async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
+                await made.take(events)
+
+        made.agent = app.agent(source, name=f"truyvet.sink_{what}")(store)
+        return made
+
+    return Sinks(
+        scans=sink(topics.VERIFIED_SCANS, "scans", partial(decode_scan, record=VerifiedScan), writer.write_scans,
+                   refuse=lambda scan, now: refusal_reason(scan, now, retention)),
+        contacts=sink(topics.CONTACTS, "contacts", partial(decode_event, record=ContactEdge), writer.write_contacts),
+        exposures=sink(topics.CROWD_EXPOSURES, "exposures", partial(decode_event, record=CrowdExposure),
+                       writer.write_crowd_exposures),
+        rejections=sink(topics.REJECTIONS, "rejections", partial(decode_event, record=Rejection),
+                        writer.write_rejections),
     )
-    scans_topic = app.topic(topics.SCANS, key_serializer="raw", value_serializer="raw")
-
-    @app.agent(scans_topic, name=AGENT_NAME)
-    async def sink_scans(stream: StreamT) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
-            await sink.take(events)
-
-    sink.agent = sink_scans
-    return sink

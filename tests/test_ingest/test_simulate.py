@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from ingest.identity import VIETNAM_TIME, validate_cccd
+from ingest.identity import validate_cccd
 from ingest.scans import parse_scan
 from ingest.simulate import Simulation, simulate
 from ingest.units import ward_in_province
 from streams import topics
-from streams.records import CitizenRecord, DeclarationEvent, ScanEvent
+from streams.records import CitizenRecord, DeclarationEvent, ScanEvent, VIETNAM_TIME
 from truyvet.simulate_cli import simulate as simulate_command
 
 START = datetime(2026, 11, 27, tzinfo=VIETNAM_TIME)

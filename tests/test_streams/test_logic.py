@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from streams.errors import UndecodableEvent
-from streams.logic import decode_scan, refusal_reason, unique_scans
+from streams.logic import decode_scan, refusal_reason, unique_events
 from streams.records import ScanEvent
 
 TS = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
@@ -65,7 +65,7 @@ def test_a_precision_given_must_be_a_known_one(precision, reason):
 
 def test_redelivered_copies_are_kept_once_and_other_content_under_the_same_id_kept_apart():
     events = [scan("a"), scan("b"), scan("a"), scan("a", place_id="P2"), scan("c")]
-    kept = unique_scans(events)
+    kept = unique_events(events)
     assert [(e.event_id, e.place_id) for e in kept] == [("a", "P1"), ("b", "P1"), ("a", "P2"), ("c", "P1")]
 
 

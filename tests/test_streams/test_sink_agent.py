@@ -38,10 +38,10 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 def run_sink(app, messages: list[bytes], done: Callable[[], bool]) -> list[DeadLetter]:
     """Feed ``messages`` to the sink agent; return the dead letters it sent once ``done()``."""
-    sink = app.scan_sink
+    sink = app.sinks.scans
 
     async def feed() -> mock.AsyncMock:
-        with mock.patch.object(sink.deadletter_topic, "send", new=mock.AsyncMock()) as send:
+        with mock.patch.object(sink.dead_letters.topic, "send", new=mock.AsyncMock()) as send:
             async with sink.agent.test_context() as agent:
                 for message in messages:
                     await agent.put(message)
@@ -66,7 +66,7 @@ def test_sink_stores_scans_once_and_dead_letters_garbage(stream_app, warehouse):
 
     assert [row["event_id"] for row in stored(warehouse, citizen)] == [scan.event_id]
     [letter] = letters
-    assert (letter.topic, letter.offset, letter.reason) == ("truyvet.scans.v1", 1, "undecodable")
+    assert (letter.topic, letter.offset, letter.reason) == ("truyvet.verified-scans.v1", 1, "undecodable")
     assert letter.error.startswith("not JSON")
     assert letter.payload.endswith("not a scan")
 
@@ -113,6 +113,7 @@ def test_rows_the_warehouse_refuses_are_isolated_and_the_rest_stored(warehouse):
 def test_a_transient_failure_is_raised_for_the_whole_batch_to_be_retried():
     client = mock.Mock()
     citizen = random_cccd()
-    with mock.patch("streams.agents.sink.write_scans", side_effect=WarehouseError("connection refused")):
-        with pytest.raises(WarehouseError):
-            store_isolating_refused(client, [a_scan(citizen), a_scan(citizen)])
+    refusing = mock.Mock(side_effect=WarehouseError("connection refused"))
+    with pytest.raises(WarehouseError):
+        store_isolating_refused(client, [a_scan(citizen), a_scan(citizen)], refusing)
+    refusing.assert_called_once()

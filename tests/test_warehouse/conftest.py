@@ -14,7 +14,8 @@ import pytest
 
 from clickhouse_connect.driver.client import Client
 
-from streams.records import ScanEvent
+from streams.records import ContactEdge, CrowdExposure, Rejection, ScanEvent, VerifiedScan
+from tests.conftest import random_cccd
 from warehouse.client import connect
 from warehouse.migrate import apply_migrations
 
@@ -30,6 +31,54 @@ def scan(event_id: str, citizen_id: str, minutes: float = 0, place_id: str = "P1
     """A scan ``minutes`` after T0 (or at ``ts``)."""
     return ScanEvent(event_id=event_id, citizen_id=citizen_id, place_id=place_id,
                      ts=ts or T0 + timedelta(minutes=minutes), direction=direction, precision=precision)
+
+
+def verified_scan(event_id: str, citizen_id: str, registered: bool = True, **changes) -> VerifiedScan:
+    """A scan that passed verification; ``changes`` as for :func:`scan`."""
+    plain = scan(event_id, citizen_id, **changes)
+    return VerifiedScan(**plain.asdict(), registered=registered)
+
+
+def random_place() -> str:
+    """A place id no other test uses (tests share the warehouse)."""
+    return f"PL-{uuid.uuid4().hex[:12]}"
+
+
+def pair() -> tuple[str, str]:
+    """Two fresh citizens in an edge's order (citizen_a < citizen_b)."""
+    while True:
+        a, b = sorted((random_cccd(), random_cccd()))
+        if a != b:
+            return a, b
+
+
+def edge(place_id: str, citizens: tuple[str, str], minutes: float = 0, revision: int = 1,
+         retracted: bool = False, **changes) -> ContactEdge:
+    """An edge first together ``minutes`` after T0 for 20 minutes; its window is T0's hour."""
+    first = T0 + timedelta(minutes=minutes)
+    values = dict(event_id=uuid.uuid4().hex, citizen_a=citizens[0], citizen_b=citizens[1], place_id=place_id,
+                  rule_version="truyvet-default-1", window_start=first.replace(minute=0, second=0, microsecond=0),
+                  criterion=ContactEdge.INTERVAL_OVERLAP, first_together=first,
+                  last_together=first + timedelta(minutes=20), overlap_minutes=20.0, revision=revision,
+                  retracted=retracted)
+    return ContactEdge(**{**values, **changes})
+
+
+def crowd(place_id: str, hours: int = 0, head_count: int = 250, revision: int = 1, retracted: bool = False,
+          **changes) -> CrowdExposure:
+    """A crowded hour at ``place_id``, ``hours`` after T0's."""
+    start = T0.replace(minute=0) + timedelta(hours=hours)
+    values = dict(event_id=uuid.uuid4().hex, place_id=place_id, window_start=start,
+                  window_end=start + timedelta(hours=1), head_count=head_count, rule_version="truyvet-default-1",
+                  revision=revision, retracted=retracted)
+    return CrowdExposure(**{**values, **changes})
+
+
+def rejection(**changes) -> Rejection:
+    """A scan refused for an impossible identity."""
+    values = dict(event_id=uuid.uuid4().hex, source=Rejection.SCAN, citizen_id="079-not-a-cccd", occurred_at=T0,
+                  reason="format", detail="not 12 digits")
+    return Rejection(**{**values, **changes})
 
 
 def big_citizen(n: int) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from ingest.identity import VIETNAM_TIME
+from streams.records import VIETNAM_TIME
 from ingest.producer import EventPublisher
 from streams import topics
 from tests.conftest import random_cccd

@@ -1,0 +1,177 @@
+"""Co-locate: verified scans by place in, contact edges and crowd exposures out.
+
+The verified-scans topic is keyed by place, so one partition holds everything its places'
+states need, and the topic itself is their changelog: the state of a partition is a function
+of the partition's messages. When a worker takes a partition it has not been following (a
+start, a rebalance, a restart after SIGKILL), it rebuilds the partition's state by reading
+the partition back, without publishing, up to the first offset it is given; then it goes on.
+What it publishes for an offset is the same whichever worker, or whichever life of a worker,
+computes it, and the warehouse keeps one row per edge state: a replay adds nothing.
+
+The read-back starts at the messages written a little more than the state's horizon ago
+(allowed lateness plus the longest stay and a day, see :class:`streams.colocate.PlaceState`),
+found by Kafka's own timestamp index.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types import AgentT, EventT, StreamT
+
+from streams import topics
+from streams.agents.deadletter import DeadLetters
+from streams.colocate import Changes, PlaceState
+from streams.errors import UndecodableEvent
+from streams.logic import decode_scan
+from streams.records import CrowdExposure, DeadLetter, VerifiedScan
+from streams.rules import RuleBook
+from warehouse.presence import DAY, MAX_STAY
+
+log = logging.getLogger(__name__)
+
+AGENT_NAME = "truyvet.colocate"
+BATCH_SIZE = 5_000
+BATCH_WITHIN_SECONDS = 0.05
+READ_BACK_BATCH = 10_000
+
+
+@dataclass
+class Applied:
+    """One batch applied to the states: what changed, and the message behind each scan."""
+
+    changes: Changes = field(default_factory=Changes)
+    sources: dict[int, EventT] = field(default_factory=dict)
+    undecodable: list[tuple[EventT, str]] = field(default_factory=list)
+
+
+@dataclass
+class Colocate:
+    """The co-location states of the partitions this worker follows."""
+
+    book: RuleBook
+    lateness: timedelta
+    bootstrap: list[str]
+    contacts: faust.TopicT
+    exposures: faust.TopicT
+    dead_letters: DeadLetters
+    agent: AgentT | None = None
+    _places: dict[int, dict[str, PlaceState]] = field(default_factory=dict)
+    _next_offset: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def read_back(self) -> timedelta:
+        """How far back in the partition a rebuild reads: the state's horizon, and a margin."""
+        return self.lateness + 2 * MAX_STAY + self.book.widest_window + 2 * DAY
+
+    async def take(self, events: list[EventT]) -> None:
+        """Process a batch: per partition in offset order, per place, and publish what changed."""
+        by_partition: dict[int, list[EventT]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event)
+        for partition, mine in by_partition.items():
+            first = mine[0].message.offset
+            if self._next_offset.get(partition) != first:
+                await self._rebuild(partition, first)
+            self._next_offset[partition] = mine[-1].message.offset + 1
+            await self._publish(self._apply(partition, mine))
+
+    def _apply(self, partition: int, events: list[EventT]) -> Applied:
+        places = self._places[partition]
+        by_place: dict[str, list[tuple[VerifiedScan, EventT]]] = defaultdict(list)
+        applied = Applied()
+        for event in events:
+            try:
+                scan = decode_scan(event.value, record=VerifiedScan)
+            except UndecodableEvent as exc:
+                applied.undecodable.append((event, str(exc)))
+                continue
+            by_place[scan.place_id].append((scan, event))
+        for place_id, found in by_place.items():
+            revision = found[-1][1].message.offset
+            applied.changes.extend(self._state(places, place_id).add([scan for scan, _ in found], revision))
+            applied.sources.update({id(scan): event for scan, event in found})
+        return applied
+
+    def _state(self, places: dict[str, PlaceState], place_id: str) -> PlaceState:
+        if place_id not in places:
+            places[place_id] = PlaceState(place_id, self.book, self.lateness)
+        return places[place_id]
+
+    async def _publish(self, applied: Applied) -> None:
+        for edge in applied.changes.edges:
+            await self.contacts.send(key=edge.citizen_a, value=edge.message())
+        for exposure in applied.changes.exposures:
+            await self.exposures.send(key=exposure.place_id, value=exposure)
+        for scan in applied.changes.too_late:
+            await self.dead_letters.send(
+                applied.sources[id(scan)], DeadLetter.TOO_LATE,
+                f"scan at {scan.ts.isoformat()} is more than {self.lateness} older than the newest at "
+                f"{scan.place_id}: stored, but not paired by the stream",
+            )
+        for event, error in applied.undecodable:
+            await self.dead_letters.send(event, DeadLetter.UNDECODABLE, error)
+
+    async def _rebuild(self, partition: int, until: int) -> None:
+        """Read ``partition`` back up to ``until`` (exclusive) into a fresh state, publishing nothing."""
+        started = time.monotonic()
+        places: dict[str, PlaceState] = {}
+        self._places[partition] = places
+        tp = TopicPartition(topics.VERIFIED_SCANS, partition)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
+        await consumer.start()
+        read = 0
+        try:
+            consumer.assign([tp])
+            since_ms = int((time.time() - self.read_back.total_seconds()) * 1000)
+            found = (await consumer.offsets_for_times({tp: max(since_ms, 0)}))[tp]
+            start = found.offset if found is not None else until
+            consumer.seek(tp, start)
+            position = start
+            while position < until:
+                batch = (await consumer.getmany(tp, timeout_ms=1000, max_records=READ_BACK_BATCH)).get(tp, [])
+                by_place: dict[str, list[tuple[int, VerifiedScan]]] = defaultdict(list)
+                for message in batch:
+                    if message.offset >= until:
+                        position = until
+                        break
+                    position = message.offset + 1
+                    try:
+                        scan = decode_scan(message.value, record=VerifiedScan)
+                    except UndecodableEvent:
+                        continue  # dead-lettered when it was first processed
+                    by_place[scan.place_id].append((message.offset, scan))
+                    read += 1
+                for place_id, found_scans in by_place.items():
+                    self._state(places, place_id).add([scan for _, scan in found_scans], found_scans[-1][0])
+        finally:
+            await consumer.stop()
+        log.info("co-location state of partition %d rebuilt from %d scans (offsets to %d) in %.2fs",
+                 partition, read, until, time.monotonic() - started)
+
+
+def register(app: faust.App, book: RuleBook, lateness: timedelta, bootstrap: list[str],
+             dead_letters: DeadLetters) -> Colocate:
+    """Add the co-locate agent to ``app``."""
+    colocate = Colocate(
+        book=book,
+        lateness=lateness,
+        bootstrap=bootstrap,
+        contacts=app.topic(topics.CONTACTS, key_serializer="raw", value_serializer="json"),
+        exposures=app.topic(topics.CROWD_EXPOSURES, key_serializer="raw", value_type=CrowdExposure),
+        dead_letters=dead_letters,
+    )
+    verified = app.topic(topics.VERIFIED_SCANS, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(verified, name=AGENT_NAME)
+    async def colocate_scans(stream: StreamT) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
+            await colocate.take(events)
+
+    colocate.agent = colocate_scans
+    return colocate

@@ -1,0 +1,110 @@
+"""Verify: scans and declarations checked against the registry table.
+
+A scan with a possible identity becomes a verified scan, keyed by its place (the
+repartitioning co-location needs), flagged when the registry does not know the person; an
+impossible identity becomes a rejection with a reason code. A declaration is only ever
+rejected here: the web app stored it and told the citizen already.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import faust
+from faust.types import AgentT, EventT, StreamT
+
+from streams import topics
+from streams.agents.deadletter import DeadLetters
+from streams.errors import UndecodableEvent
+from streams.logic import decode_event, decode_scan, refusal_reason
+from streams.records import SCAN_FIELDS, VIETNAM_TIME, DeadLetter, DeclarationEvent, Rejection, VerifiedScan
+from streams.verification import verdict
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 5_000
+BATCH_WITHIN_SECONDS = 0.05
+# Rejections keep the number as sent, cut to what the warehouse column holds.
+CITIZEN_ID_LIMIT = 64
+
+
+@dataclass
+class Verify:
+    """The verify agents of one app, with the topics they answer on."""
+
+    registry: faust.Table
+    verified: faust.TopicT
+    rejections: faust.TopicT
+    dead_letters: DeadLetters
+    retention: timedelta | None
+    scans_agent: AgentT | None = None
+    declarations_agent: AgentT | None = None
+
+    async def take_scans(self, events: list[EventT]) -> None:
+        now = datetime.now(timezone.utc)
+        today = now.astimezone(VIETNAM_TIME).date()
+        for event in events:
+            try:
+                scan = decode_scan(event.value)
+            except UndecodableEvent as exc:
+                await self.dead_letters.send(event, DeadLetter.UNDECODABLE, str(exc))
+                continue
+            reason = refusal_reason(scan, now, self.retention)
+            if reason is not None:
+                await self.dead_letters.send(event, reason, f"ts {scan.ts.isoformat()} refused: {reason}")
+                continue
+            found = verdict(scan.citizen_id, self.registry.get(scan.citizen_id), today)
+            if found.rejected:
+                await self._reject(scan.event_id, Rejection.SCAN, scan.citizen_id, scan.ts, found)
+                continue
+            fields = {name: getattr(scan, name) for name in SCAN_FIELDS}
+            await self.verified.send(key=scan.place_id, value=VerifiedScan(**fields, registered=found.registered))
+
+    async def take_declarations(self, events: list[EventT]) -> None:
+        today = datetime.now(VIETNAM_TIME).date()
+        for event in events:
+            try:
+                declaration = decode_event(event.value, DeclarationEvent)
+            except UndecodableEvent as exc:
+                await self.dead_letters.send(event, DeadLetter.UNDECODABLE, str(exc))
+                continue
+            entry = self.registry.get(declaration.citizen_id)
+            found = verdict(declaration.citizen_id, entry, today, cmnd_allowed=True)
+            if found.rejected:
+                await self._reject(declaration.event_id, Rejection.DECLARATION, declaration.citizen_id,
+                                   declaration.declared_at, found)
+
+    async def _reject(self, event_id: str, source: str, citizen_id: str, occurred_at: datetime, found) -> None:
+        citizen_id = citizen_id[:CITIZEN_ID_LIMIT]
+        await self.rejections.send(key=citizen_id, value=Rejection(
+            event_id=event_id, source=source, citizen_id=citizen_id, occurred_at=occurred_at,
+            reason=found.reason, detail=found.detail,
+        ))
+
+
+def register(app: faust.App, registry: faust.Table, dead_letters: DeadLetters,
+             retention: timedelta | None) -> Verify:
+    """Add the verify agents (scans, declarations) to ``app``."""
+    verify = Verify(
+        registry=registry,
+        verified=app.topic(topics.VERIFIED_SCANS, key_serializer="raw", value_type=VerifiedScan),
+        rejections=app.topic(topics.REJECTIONS, key_serializer="raw", value_type=Rejection),
+        dead_letters=dead_letters,
+        retention=retention,
+    )
+    scans = app.topic(topics.SCANS, key_serializer="raw", value_serializer="raw")
+    declarations = app.topic(topics.DECLARATIONS, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(scans, name="truyvet.verify_scans")
+    async def verify_scans(stream: StreamT) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
+            await verify.take_scans(events)
+
+    @app.agent(declarations, name="truyvet.verify_declarations")
+    async def verify_declarations(stream: StreamT) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
+            await verify.take_declarations(events)
+
+    verify.scans_agent, verify.declarations_agent = verify_scans, verify_declarations
+    return verify
