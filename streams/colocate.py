@@ -41,24 +41,19 @@ Pair = tuple[str, str]
 EdgeKey = tuple[str, datetime]
 
 
-class EdgeChange(NamedTuple):
-    """A new state of a contact edge: the fields of :class:`ContactEdge` but its event id.
+# The fields of ContactEdge but its event id, derived from the record: one schema.
+_EdgeFields = NamedTuple("_EdgeFields", [(name, kind) for name, kind in ContactEdge._options.fields.items()
+                                         if name != "event_id"])
+
+
+class EdgeChange(_EdgeFields):
+    """A new state of a contact edge: a :class:`ContactEdge` without its event id.
 
     A plain tuple, not a Faust record: a busy place publishes dozens per scan, and the agent
     sends them as JSON objects of the same schema.
     """
 
-    place_id: str
-    citizen_a: str
-    citizen_b: str
-    rule_version: str
-    window_start: datetime
-    criterion: str
-    first_together: datetime
-    last_together: datetime
-    overlap_minutes: float
-    revision: int
-    retracted: bool
+    __slots__ = ()
 
     def message(self) -> dict:
         """The edge state as the contacts topic carries it (a :class:`ContactEdge`, as JSON)."""
@@ -275,8 +270,8 @@ class PlaceState:
 
     # -- records ----------------------------------------------------------------------------
     def _edge(self, pair: Pair, edge: EdgeState, revision: int, retracted: bool) -> EdgeChange:
-        return EdgeChange(self.place_id, pair[0], pair[1], edge.rule_version, edge.window_start, edge.criterion,
-                          edge.first_together, edge.last_together, edge.overlap_minutes, revision, retracted)
+        return EdgeChange(citizen_a=pair[0], citizen_b=pair[1], place_id=self.place_id, revision=revision,
+                          retracted=retracted, **edge._asdict())
 
     def _exposure(self, hour: datetime, heads: int, version: str, revision: int, retracted: bool) -> CrowdExposure:
         return CrowdExposure(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import datetime, timedelta
 
 from streams.records import ContactEdge
@@ -38,9 +39,8 @@ class Meeting:
     window: datetime  # the hour of ``first``: the edge it belongs to
 
 
-@dataclass(frozen=True)
-class EdgeState:
-    """An edge's content, without the revision that publishes it."""
+class EdgeState(NamedTuple):
+    """An edge's content, without the pair, place and revision that publish it."""
 
     rule_version: str
     window_start: datetime

@@ -13,7 +13,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from streams.records import ContactEdge, CrowdExposure
-from warehouse.errors import WarehouseError, driver_errors
+from warehouse.errors import TooMuchToRead, driver_errors
 
 # A month of one place answers an outbreak investigation; longer windows are split by the caller.
 MAX_PLACE_WINDOW = timedelta(days=31)
@@ -57,13 +57,6 @@ WHERE place_id = {{place_id:String}}
 ORDER BY window_start
 LIMIT {{limit:UInt32}}
 """
-
-
-class TooMuchToRead(WarehouseError):
-    """A read would return more rows than one answer may carry: ask for a shorter window."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, transient=False)
 
 
 def check_place_window(since: datetime, until: datetime) -> None:

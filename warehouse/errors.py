@@ -67,6 +67,13 @@ class WarehouseError(Exception):
         return is_transient(self.code, str(self))
 
 
+class TooMuchToRead(WarehouseError):
+    """A read would return more rows than one answer may carry: ask for a shorter window."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=False)
+
+
 class WarehouseLocked(WarehouseError):
     """The embedded warehouse directory is already open in another process."""
 

@@ -16,8 +16,8 @@ from typing import Any, Literal
 from clickhouse_connect.driver.client import Client
 
 from streams.records import SCAN_FIELDS, ScanEvent
-from warehouse.contacts import TooMuchToRead, check_place_window
-from warehouse.errors import WarehouseError, driver_errors
+from warehouse.contacts import check_place_window
+from warehouse.errors import TooMuchToRead, driver_errors
 
 PresenceKind = Literal["point", "interval", "day"]
 PRESENCE_KINDS: tuple[PresenceKind, ...] = ("point", "interval", "day")
@@ -146,22 +146,26 @@ def presences_of_citizen(
             raise ValueError(f"{name} must be a timezone-aware datetime, got {moment!r}")
     if since >= until:
         raise ValueError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
-    margin = max(max_stay, DAY)
-    parameters: dict[str, Any] = {
-        "citizen_id": citizen_id,
-        "from_ms": _ms(since - margin),
-        "to_ms": _ms(until + margin),
-        "limit": MAX_SCANS_READ + 1,
-    }
-    with driver_errors("reading a citizen's presences"):
-        result = client.query(_SCANS_BETWEEN, parameters=parameters, tz_mode="aware")
-    if len(result.result_rows) > MAX_SCANS_READ:
-        raise WarehouseError(
-            f"more than {MAX_SCANS_READ} scans of one person between {since:%Y-%m-%d} and {until:%Y-%m-%d}: "
-            "ask for a shorter window", transient=False,
-        )
-    scans = [ScanEvent(**dict(zip(result.column_names, row))) for row in result.result_rows]
+    rows = _scans_around(client, _SCANS_BETWEEN, {"citizen_id": citizen_id}, since, until, max_stay,
+                         f"scans of one person between {since:%Y-%m-%d} and {until:%Y-%m-%d}")
+    scans = [ScanEvent(**row) for row in rows]
     return [found for found in presences(scans, max_stay) if found.overlaps(since, until)]
+
+
+def _scans_around(client: Client, query: str, parameters: dict[str, Any], since: datetime, until: datetime,
+                  max_stay: timedelta, what: str) -> list[dict[str, Any]]:
+    """Rows of ``query`` from ``max_stay`` (and a day) before ``since`` to as long after ``until``.
+
+    So a stay across an edge of the window is read whole, as :func:`presences` over all the
+    scans would give it. More than MAX_SCANS_READ rows is a window too wide for one answer.
+    """
+    margin = max(max_stay, DAY)
+    bound = {**parameters, "from_ms": _ms(since - margin), "to_ms": _ms(until + margin), "limit": MAX_SCANS_READ + 1}
+    with driver_errors(f"reading {what}"):
+        result = client.query(query, parameters=bound, tz_mode="aware")
+    if len(result.result_rows) > MAX_SCANS_READ:
+        raise TooMuchToRead(f"more than {MAX_SCANS_READ} {what}: ask for a shorter window")
+    return [dict(zip(result.column_names, row)) for row in result.result_rows]
 
 
 def _point(scan: ScanEvent) -> Presence:
@@ -210,23 +214,10 @@ def presences_at_place(
     window follows the place-level rules of :func:`warehouse.contacts.check_place_window`.
     """
     check_place_window(since, until)
-    margin = max(max_stay, DAY)
-    parameters: dict[str, Any] = {
-        "place_id": place_id,
-        "from_ms": _ms(since - margin),
-        "to_ms": _ms(until + margin),
-        "limit": MAX_SCANS_READ + 1,
-    }
-    with driver_errors("reading the presences at a place"):
-        result = client.query(_SCANS_AT_PLACE, parameters=parameters, tz_mode="aware")
-    if len(result.result_rows) > MAX_SCANS_READ:
-        raise TooMuchToRead(
-            f"more than {MAX_SCANS_READ} scans at {place_id!r} between {since:%Y-%m-%d} and {until:%Y-%m-%d}: "
-            "ask for a shorter window"
-        )
+    rows = _scans_around(client, _SCANS_AT_PLACE, {"place_id": place_id}, since, until, max_stay,
+                         f"scans at {place_id!r} between {since:%Y-%m-%d} and {until:%Y-%m-%d}")
     scans, registered = [], {}
-    for row in result.result_rows:
-        values = dict(zip(result.column_names, row))
+    for values in rows:
         # Rows come in time order: the last one read carries the latest verification.
         registered[values["citizen_id"]] = values.pop("registered")
         scans.append(ScanEvent(**values))

@@ -11,7 +11,8 @@ from werkzeug.exceptions import NotFound
 from ingest.errors import InvalidInput, Message
 from ingest.scans import TIME_FORMAT
 from streams.records import EARLIEST_SCAN
-from warehouse.contacts import MAX_PLACE_WINDOW, TooMuchToRead, contacts_at_place, crowd_exposures_at_place
+from warehouse.contacts import MAX_PLACE_WINDOW, contacts_at_place, crowd_exposures_at_place
+from warehouse.errors import TooMuchToRead
 from warehouse.presence import presences_at_place
 from webapp import scans
 from webapp.extensions import db

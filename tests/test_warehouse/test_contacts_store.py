@@ -6,9 +6,8 @@ from datetime import timedelta
 import pytest
 
 from tests.test_warehouse.conftest import T0, crowd, edge, pair, random_place, rejection
-from warehouse.contacts import (MAX_PLACE_WINDOW, TooMuchToRead, contacts_at_place,
-                                crowd_exposures_at_place)
-from warehouse.errors import WarehouseError
+from warehouse.contacts import MAX_PLACE_WINDOW, contacts_at_place, crowd_exposures_at_place
+from warehouse.errors import TooMuchToRead, WarehouseError
 from warehouse.migrate import apply_migrations
 from warehouse.writer import write_contacts, write_crowd_exposures, write_rejections
 

@@ -7,7 +7,8 @@ import pytest
 
 from tests.conftest import random_cccd
 from tests.test_warehouse.conftest import random_place, scan, verified_scan
-from warehouse.contacts import MAX_PLACE_WINDOW, TooMuchToRead
+from warehouse.contacts import MAX_PLACE_WINDOW
+from warehouse.errors import TooMuchToRead
 from warehouse.presence import presences_at_place
 from warehouse.writer import write_scans
 # 28/11/2026 in Viet Nam runs from 27/11 17:00 UTC to 28/11 17:00 UTC.
