@@ -24,6 +24,7 @@ from streams.agents.deadletter import DeadLetters
 from streams.agents.registry import Registry
 from streams.agents.sink import Sinks
 from streams.agents.verify import Verify
+from streams.recovery import ResumingTableManager
 from streams.rules import load_rules
 
 APP_ID = "truyvet"
@@ -47,6 +48,7 @@ class StreamApp(faust.App):
             topic_partitions=topics.PARTITIONS,
             consumer_auto_offset_reset="earliest",
             autodiscover=False,
+            TableManager=ResumingTableManager,
         )
 
 

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 from streams.meetings import HOUR, EdgeState, hours_covered, pair_edges
 from streams.logic import content
-from streams.records import ContactEdge, CrowdExposure, ScanEvent
+from streams.records import ContactChanges, ContactEdge, CrowdExposure, ScanEvent
 from streams.rules import RuleBook
 from warehouse.presence import DAY, MAX_STAY, Presence, presences
 
@@ -58,8 +58,7 @@ class EdgeChange(_EdgeFields):
     def message(self) -> dict:
         """The edge state as the contacts topic carries it (a :class:`ContactEdge`, as JSON)."""
         identity = f"{self.place_id}|{self.citizen_a}|{self.citizen_b}|{self.rule_version}|{self.window_start.isoformat()}"
-        return {"event_id": _event_id(identity, self.revision, self.retracted), **self._asdict(),
-                "__faust": {"ns": ContactEdge._options.namespace}}
+        return {"event_id": _event_id(identity, self.revision, self.retracted), **self._asdict()}
 
 
 @dataclass
@@ -70,10 +69,16 @@ class Changes:
     exposures: list[CrowdExposure] = field(default_factory=list)
     too_late: list[ScanEvent] = field(default_factory=list)
 
-    def extend(self, other: "Changes") -> None:
-        self.edges += other.edges
-        self.exposures += other.exposures
-        self.too_late += other.too_late
+    def message(self, place_id: str, revision: int) -> dict:
+        """The changes as the contacts topic carries them: a :class:`ContactChanges`, as JSON."""
+        return {
+            "event_id": _event_id(place_id, revision, False),
+            "place_id": place_id,
+            "revision": revision,
+            "edges": [edge.message() for edge in self.edges],
+            "exposures": [exposure.asdict() for exposure in self.exposures],
+            "__faust": {"ns": ContactChanges._options.namespace},
+        }
 
 
 class PlaceState:

@@ -16,20 +16,33 @@ S = TypeVar("S", bound=ScanEvent)
 def decode_event(payload: bytes, record: type[R]) -> R:
     """Decode one message as ``record``, raising :class:`UndecodableEvent` with the reason.
 
-    Fields and types come from the record class, the one written schema: a text field must be
-    non-empty text, a time an ISO 8601 time with a zone, a number a number; a field with a
-    default may be absent (an event published before the field existed) and then takes it.
-
     >>> decode_event(b'{"event_id":"e1","citizen_id":"001","place_id":"p",'
     ...              b'"ts":"2026-01-01T08:00:00Z","direction":"in"}', ScanEvent).precision
     'instant'
     """
+    return record(**values_of(json_object(payload), record))
+
+
+def json_object(payload: bytes) -> dict:
+    """The JSON object a message holds, or :class:`UndecodableEvent` saying why not."""
     try:
         data = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise UndecodableEvent(f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise UndecodableEvent("not a JSON object")
+    return data
+
+
+def values_of(data: object, record: type[Event]) -> dict:
+    """The fields of ``record`` from a JSON object, checked; :class:`UndecodableEvent` names the first wrong one.
+
+    Fields and types come from the record class, the one written schema: a text field must be
+    non-empty text, a time an ISO 8601 time with a zone, a number a number; a field with a
+    default may be absent (an event published before the field existed) and then takes it.
+    """
+    if not isinstance(data, dict):
+        raise UndecodableEvent(f"not a JSON object for {record.__name__}")
     defaults = record._options.defaults
     values = {}
     for field, kind in record._options.fields.items():
@@ -41,7 +54,7 @@ def decode_event(payload: bytes, record: type[R]) -> R:
             raise UndecodableEvent(f"{field} is missing or not {_NAMES.get(kind, kind)}")
         else:
             values[field] = data[field]
-    return record(**values)
+    return values
 
 
 def decode_scan(payload: bytes, record: type[S] = ScanEvent) -> S:

@@ -134,6 +134,21 @@ class CrowdExposure(Event, namespace="truyvet.crowd-exposure.v1"):
     retracted: bool = False
 
 
+class ContactChanges(Event, namespace="truyvet.contact-changes.v1"):
+    """What one verified scan changed at its place, keyed by place: new edge and crowd states.
+
+    ``edges`` are :class:`ContactEdge` objects and ``exposures`` :class:`CrowdExposure` objects,
+    as JSON. One message per scan rather than one per edge: a scan at a busy place changes
+    dozens of edges, and a Kafka message each cost more than working them out.
+    """
+
+    event_id: str
+    place_id: str
+    revision: int
+    edges: list[dict]
+    exposures: list[dict]
+
+
 class DeclarationEvent(Event, namespace="truyvet.declaration.v1"):
     """A submitted health declaration; ``verification`` is the registry check's outcome.
 

@@ -20,7 +20,6 @@ DECLARATIONS = "truyvet.declarations.v1"
 SCANS = "truyvet.scans.v1"
 VERIFIED_SCANS = "truyvet.verified-scans.v1"
 CONTACTS = "truyvet.contacts.v1"
-CROWD_EXPOSURES = "truyvet.crowd-exposures.v1"
 REJECTIONS = "truyvet.rejections.v1"
 DEADLETTER = "truyvet.deadletter.v1"
 
@@ -33,7 +32,6 @@ TOPICS = (
     # holds everything a place's co-location state needs.
     TopicSpec(VERIFIED_SCANS, partitions=PARTITIONS),
     TopicSpec(CONTACTS, partitions=PARTITIONS),
-    TopicSpec(CROWD_EXPOSURES, partitions=PARTITIONS),
     TopicSpec(REJECTIONS, partitions=PARTITIONS),
     TopicSpec(DEADLETTER, partitions=1),
 )

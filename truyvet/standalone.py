@@ -118,6 +118,7 @@ def _interrupt(signum: int, frame) -> None:
 
 def run_worker(settings: Settings, sink: bool = True) -> None:
     """``truyvet worker``: the Faust worker alone (production topology); ``sink`` also stores."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust keeps its table state there
     if not sink:
         _run_worker(create_stream_app(settings))
         return
@@ -146,5 +147,7 @@ def _run_worker(app: faust.App) -> None:
     worker = faust.Worker(app, loglevel="info", redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
-    except SystemExit:
-        pass
+    except SystemExit as exit_:
+        # Faust exits the process when it stops; a worker that failed must not look successful.
+        if exit_.code not in (None, 0):
+            raise

@@ -26,28 +26,17 @@ from faust.types import AgentT, EventT, StreamT
 
 from streams import topics
 from streams.agents.deadletter import DeadLetters
-from streams.colocate import Changes, PlaceState
+from streams.colocate import PlaceState
 from streams.errors import UndecodableEvent
 from streams.logic import decode_scan
-from streams.records import CrowdExposure, DeadLetter, VerifiedScan
+from streams.records import DeadLetter, VerifiedScan
 from streams.rules import RuleBook
 from warehouse.presence import DAY, MAX_STAY
 
 log = logging.getLogger(__name__)
 
 AGENT_NAME = "truyvet.colocate"
-BATCH_SIZE = 5_000
-BATCH_WITHIN_SECONDS = 0.05
 READ_BACK_BATCH = 10_000
-
-
-@dataclass
-class Applied:
-    """One batch applied to the states: what changed, and the message behind each scan."""
-
-    changes: Changes = field(default_factory=Changes)
-    sources: dict[int, EventT] = field(default_factory=dict)
-    undecodable: list[tuple[EventT, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -58,7 +47,6 @@ class Colocate:
     lateness: timedelta
     bootstrap: list[str]
     contacts: faust.TopicT
-    exposures: faust.TopicT
     dead_letters: DeadLetters
     agent: AgentT | None = None
     _places: dict[int, dict[str, PlaceState]] = field(default_factory=dict)
@@ -69,53 +57,31 @@ class Colocate:
         """How far back in the partition a rebuild reads: the state's horizon, and a margin."""
         return self.lateness + 2 * MAX_STAY + self.book.widest_window + 2 * DAY
 
-    async def take(self, events: list[EventT]) -> None:
-        """Process a batch: per partition in offset order, per place, and publish what changed."""
-        by_partition: dict[int, list[EventT]] = defaultdict(list)
-        for event in events:
-            by_partition[event.message.partition].append(event)
-        for partition, mine in by_partition.items():
-            first = mine[0].message.offset
-            if self._next_offset.get(partition) != first:
-                await self._rebuild(partition, first)
-            self._next_offset[partition] = mine[-1].message.offset + 1
-            await self._publish(self._apply(partition, mine))
-
-    def _apply(self, partition: int, events: list[EventT]) -> Applied:
-        places = self._places[partition]
-        by_place: dict[str, list[tuple[VerifiedScan, EventT]]] = defaultdict(list)
-        applied = Applied()
-        for event in events:
-            try:
-                scan = decode_scan(event.value, record=VerifiedScan)
-            except UndecodableEvent as exc:
-                applied.undecodable.append((event, str(exc)))
-                continue
-            by_place[scan.place_id].append((scan, event))
-        for place_id, found in by_place.items():
-            revision = found[-1][1].message.offset
-            applied.changes.extend(self._state(places, place_id).add([scan for scan, _ in found], revision))
-            applied.sources.update({id(scan): event for scan, event in found})
-        return applied
+    async def take(self, event: EventT) -> None:
+        """Apply one verified scan to its place's state and publish what it changed."""
+        partition, offset = event.message.partition, event.message.offset
+        if self._next_offset.get(partition) != offset:
+            await self._rebuild(partition, offset)
+        self._next_offset[partition] = offset + 1
+        try:
+            scan = decode_scan(event.value, record=VerifiedScan)
+        except UndecodableEvent as exc:
+            await self.dead_letters.send(event, DeadLetter.UNDECODABLE, str(exc))
+            return
+        changes = self._state(self._places[partition], scan.place_id).add([scan], offset)
+        if changes.too_late:
+            await self.dead_letters.send(
+                event, DeadLetter.TOO_LATE,
+                f"scan at {scan.ts.isoformat()} is more than {self.lateness} older than the newest at "
+                f"{scan.place_id}: stored, but not paired by the stream",
+            )
+        if changes.edges or changes.exposures:
+            await self.contacts.send(key=scan.place_id, value=changes.message(scan.place_id, offset))
 
     def _state(self, places: dict[str, PlaceState], place_id: str) -> PlaceState:
         if place_id not in places:
             places[place_id] = PlaceState(place_id, self.book, self.lateness)
         return places[place_id]
-
-    async def _publish(self, applied: Applied) -> None:
-        for edge in applied.changes.edges:
-            await self.contacts.send(key=edge.citizen_a, value=edge.message())
-        for exposure in applied.changes.exposures:
-            await self.exposures.send(key=exposure.place_id, value=exposure)
-        for scan in applied.changes.too_late:
-            await self.dead_letters.send(
-                applied.sources[id(scan)], DeadLetter.TOO_LATE,
-                f"scan at {scan.ts.isoformat()} is more than {self.lateness} older than the newest at "
-                f"{scan.place_id}: stored, but not paired by the stream",
-            )
-        for event, error in applied.undecodable:
-            await self.dead_letters.send(event, DeadLetter.UNDECODABLE, error)
 
     async def _rebuild(self, partition: int, until: int) -> None:
         """Read ``partition`` back up to ``until`` (exclusive) into a fresh state, publishing nothing."""
@@ -163,15 +129,15 @@ def register(app: faust.App, book: RuleBook, lateness: timedelta, bootstrap: lis
         lateness=lateness,
         bootstrap=bootstrap,
         contacts=app.topic(topics.CONTACTS, key_serializer="raw", value_serializer="json"),
-        exposures=app.topic(topics.CROWD_EXPOSURES, key_serializer="raw", value_type=CrowdExposure),
         dead_letters=dead_letters,
     )
     verified = app.topic(topics.VERIFIED_SCANS, key_serializer="raw", value_serializer="raw")
 
     @app.agent(verified, name=AGENT_NAME)
     async def colocate_scans(stream: StreamT) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
-            await colocate.take(events)
+        # One event at a time: its offset is the revision of what it changes.
+        async for event in stream.events():
+            await colocate.take(event)
 
     colocate.agent = colocate_scans
     return colocate

@@ -1,7 +1,8 @@
 """Sinks: verified scans, contacts, crowd exposures and rejections into the warehouse, in batches.
 
 One agent per topic, each idempotent on content (a redelivered copy collapses in the
-warehouse; a later revision of an edge replaces the earlier one there). Error policy, per
+warehouse; a later revision of an edge replaces the earlier one there). A message becomes
+one row or several (a contact-changes message holds every edge and crowd state one scan changed). Error policy, per
 event and never silent:
 - undecodable, or (scans) past retention or from the future: dead-lettered with a reason code;
 - a warehouse error that may pass (connection, timeout, too many parts): the batch is retried
@@ -16,7 +17,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import partial
+from types import SimpleNamespace
 
 import faust
 from clickhouse_connect.driver.client import Client
@@ -25,8 +26,8 @@ from faust.types import AgentT, EventT, StreamT
 from streams import topics
 from streams.agents.deadletter import DeadLetters
 from streams.errors import UndecodableEvent
-from streams.logic import decode_event, decode_scan, refusal_reason, unique_events
-from streams.records import ContactEdge, CrowdExposure, DeadLetter, Event, Rejection, VerifiedScan
+from streams.logic import decode_event, decode_scan, refusal_reason, unique_events, values_of
+from streams.records import ContactChanges, ContactEdge, CrowdExposure, DeadLetter, Event, Rejection, VerifiedScan
 from warehouse import writer
 from warehouse.errors import WarehouseError
 
@@ -45,29 +46,32 @@ class Sink:
 
     what: str
     warehouse: Client
-    decode: Callable[[bytes], Event]
+    decode: Callable[[bytes], list]
     write: Write
     dead_letters: DeadLetters
     refuse: Callable[[Event, datetime], str | None] = lambda record, now: None
+    # Drop redelivered copies before writing; rows identified by a revision collapse anyway.
+    unique: Callable[[list], list] = unique_events
     agent: AgentT | None = None
 
     async def take(self, events: list[EventT]) -> None:
         """Store a batch of messages; dead-letter what cannot be stored."""
-        records: list[tuple[Event, EventT]] = []
+        records: list[tuple[object, EventT]] = []
         now = datetime.now(timezone.utc)
         for event in events:
             try:
-                record = self.decode(event.value)
+                decoded = self.decode(event.value)
             except UndecodableEvent as exc:
                 await self.dead_letters.send(event, DeadLetter.UNDECODABLE, str(exc))
                 continue
-            reason = self.refuse(record, now)
-            if reason is not None:
-                await self.dead_letters.send(event, reason, f"{self.what} refused: {reason}")
-                continue
-            records.append((record, event))
+            for record in decoded:
+                reason = self.refuse(record, now)
+                if reason is not None:
+                    await self.dead_letters.send(event, reason, f"{self.what} refused: {reason}")
+                    continue
+                records.append((record, event))
         source = {id(record): event for record, event in records}
-        unique = unique_events([record for record, _ in records])
+        unique = self.unique([record for record, _ in records])
         if not unique:
             return
         refused = await self._store_until_done(unique)
@@ -115,8 +119,33 @@ class Sinks:
 
     scans: Sink
     contacts: Sink
-    exposures: Sink
     rejections: Sink
+
+
+class EdgeRow(SimpleNamespace):
+    """A contact edge state read from a contact-changes message, on its way to ``contacts``."""
+
+
+class ExposureRow(SimpleNamespace):
+    """A crowd state read from a contact-changes message, on its way to ``crowd_exposures``."""
+
+
+def decode_contact_changes(payload: bytes) -> list[EdgeRow | ExposureRow]:
+    """The rows of one contact-changes message, each checked against its record's schema.
+
+    Plain namespaces rather than Faust records: a message holds dozens of edges, and the
+    writer needs only their attributes.
+    """
+    changes = decode_event(payload, ContactChanges)
+    return ([EdgeRow(**values_of(edge, ContactEdge)) for edge in changes.edges]
+            + [ExposureRow(**values_of(exposure, CrowdExposure)) for exposure in changes.exposures])
+
+
+def write_contact_changes(client: Client, rows: Sequence[EdgeRow | ExposureRow]) -> int:
+    """Insert edge and crowd states, one insert per table."""
+    edges = [row for row in rows if isinstance(row, EdgeRow)]
+    exposures = [row for row in rows if isinstance(row, ExposureRow)]
+    return writer.write_contacts(client, edges) + writer.write_crowd_exposures(client, exposures)
 
 
 def register(app: faust.App, warehouse: Client, retention: timedelta | None) -> Sinks:
@@ -135,11 +164,10 @@ def register(app: faust.App, warehouse: Client, retention: timedelta | None) -> 
         return made
 
     return Sinks(
-        scans=sink(topics.VERIFIED_SCANS, "scans", partial(decode_scan, record=VerifiedScan), writer.write_scans,
-                   refuse=lambda scan, now: refusal_reason(scan, now, retention)),
-        contacts=sink(topics.CONTACTS, "contacts", partial(decode_event, record=ContactEdge), writer.write_contacts),
-        exposures=sink(topics.CROWD_EXPOSURES, "exposures", partial(decode_event, record=CrowdExposure),
-                       writer.write_crowd_exposures),
-        rejections=sink(topics.REJECTIONS, "rejections", partial(decode_event, record=Rejection),
+        scans=sink(topics.VERIFIED_SCANS, "scans", lambda payload: [decode_scan(payload, VerifiedScan)],
+                   writer.write_scans, refuse=lambda scan, now: refusal_reason(scan, now, retention)),
+        contacts=sink(topics.CONTACTS, "contacts", decode_contact_changes, write_contact_changes,
+                      unique=list),
+        rejections=sink(topics.REJECTIONS, "rejections", lambda payload: [decode_event(payload, Rejection)],
                         writer.write_rejections),
     )

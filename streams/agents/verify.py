@@ -23,8 +23,6 @@ from streams.verification import verdict
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 5_000
-BATCH_WITHIN_SECONDS = 0.05
 # Rejections keep the number as sent, cut to what the warehouse column holds.
 CITIZEN_ID_LIMIT = 64
 
@@ -41,39 +39,35 @@ class Verify:
     scans_agent: AgentT | None = None
     declarations_agent: AgentT | None = None
 
-    async def take_scans(self, events: list[EventT]) -> None:
+    async def take_scan(self, event: EventT) -> None:
         now = datetime.now(timezone.utc)
-        today = now.astimezone(VIETNAM_TIME).date()
-        for event in events:
-            try:
-                scan = decode_scan(event.value)
-            except UndecodableEvent as exc:
-                await self.dead_letters.send(event, DeadLetter.UNDECODABLE, str(exc))
-                continue
-            reason = refusal_reason(scan, now, self.retention)
-            if reason is not None:
-                await self.dead_letters.send(event, reason, f"ts {scan.ts.isoformat()} refused: {reason}")
-                continue
-            found = verdict(scan.citizen_id, self.registry.get(scan.citizen_id), today)
-            if found.rejected:
-                await self._reject(scan.event_id, Rejection.SCAN, scan.citizen_id, scan.ts, found)
-                continue
-            fields = {name: getattr(scan, name) for name in SCAN_FIELDS}
-            await self.verified.send(key=scan.place_id, value=VerifiedScan(**fields, registered=found.registered))
+        try:
+            scan = decode_scan(event.value)
+        except UndecodableEvent as exc:
+            await self.dead_letters.send(event, DeadLetter.UNDECODABLE, str(exc))
+            return
+        reason = refusal_reason(scan, now, self.retention)
+        if reason is not None:
+            await self.dead_letters.send(event, reason, f"ts {scan.ts.isoformat()} refused: {reason}")
+            return
+        found = verdict(scan.citizen_id, self.registry.get(scan.citizen_id), now.astimezone(VIETNAM_TIME).date())
+        if found.rejected:
+            await self._reject(scan.event_id, Rejection.SCAN, scan.citizen_id, scan.ts, found)
+            return
+        fields = {name: getattr(scan, name) for name in SCAN_FIELDS}
+        await self.verified.send(key=scan.place_id, value=VerifiedScan(**fields, registered=found.registered))
 
-    async def take_declarations(self, events: list[EventT]) -> None:
-        today = datetime.now(VIETNAM_TIME).date()
-        for event in events:
-            try:
-                declaration = decode_event(event.value, DeclarationEvent)
-            except UndecodableEvent as exc:
-                await self.dead_letters.send(event, DeadLetter.UNDECODABLE, str(exc))
-                continue
-            entry = self.registry.get(declaration.citizen_id)
-            found = verdict(declaration.citizen_id, entry, today, cmnd_allowed=True)
-            if found.rejected:
-                await self._reject(declaration.event_id, Rejection.DECLARATION, declaration.citizen_id,
-                                   declaration.declared_at, found)
+    async def take_declaration(self, event: EventT) -> None:
+        try:
+            declaration = decode_event(event.value, DeclarationEvent)
+        except UndecodableEvent as exc:
+            await self.dead_letters.send(event, DeadLetter.UNDECODABLE, str(exc))
+            return
+        entry = self.registry.get(declaration.citizen_id)
+        found = verdict(declaration.citizen_id, entry, datetime.now(VIETNAM_TIME).date(), cmnd_allowed=True)
+        if found.rejected:
+            await self._reject(declaration.event_id, Rejection.DECLARATION, declaration.citizen_id,
+                               declaration.declared_at, found)
 
     async def _reject(self, event_id: str, source: str, citizen_id: str, occurred_at: datetime, found) -> None:
         citizen_id = citizen_id[:CITIZEN_ID_LIMIT]
@@ -96,15 +90,17 @@ def register(app: faust.App, registry: faust.Table, dead_letters: DeadLetters,
     scans = app.topic(topics.SCANS, key_serializer="raw", value_serializer="raw")
     declarations = app.topic(topics.DECLARATIONS, key_serializer="raw", value_serializer="raw")
 
+    # One event at a time, acknowledged by Faust once handled: nothing to batch (the producer
+    # batches the sends), and no buffer between the stream and the offsets it commits.
     @app.agent(scans, name="truyvet.verify_scans")
     async def verify_scans(stream: StreamT) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
-            await verify.take_scans(events)
+        async for event in stream.events():
+            await verify.take_scan(event)
 
     @app.agent(declarations, name="truyvet.verify_declarations")
     async def verify_declarations(stream: StreamT) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
-            await verify.take_declarations(events)
+        async for event in stream.events():
+            await verify.take_declaration(event)
 
     verify.scans_agent, verify.declarations_agent = verify_scans, verify_declarations
     return verify
