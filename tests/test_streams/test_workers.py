@@ -320,10 +320,9 @@ def millis(moment: str) -> int:
 def edge_states(value: bytes) -> list[dict]:
     """The edge states (ContactEdge, as JSON) one message of truyvet.contacts.v1 carries.
 
-    A message is one edge state, or everything one scan changed at its place (``edges``).
+    A message is everything one scan changed at its place (a ContactChanges).
     """
-    message = json.loads(value)
-    return message["edges"] if "edges" in message else [message]
+    return json.loads(value)["edges"]
 
 
 def edge_id(edge: dict) -> EdgeId:
