@@ -24,7 +24,6 @@ from streams.agents.deadletter import DeadLetters
 from streams.agents.registry import Registry
 from streams.agents.sink import Sinks
 from streams.agents.verify import Verify
-from streams.recovery import ResumingTableManager
 from streams.rules import load_rules
 
 APP_ID = "truyvet"
@@ -48,7 +47,10 @@ class StreamApp(faust.App):
             topic_partitions=topics.PARTITIONS,
             consumer_auto_offset_reset="earliest",
             autodiscover=False,
-            TableManager=ResumingTableManager,
+            # Every agent is idempotent and Faust commits only what agents finished, so a stop need
+            # not wait for messages in flight. (It could not always: a message delivered again
+            # after a seek, for an offset acknowledged already, is never marked done by Faust.)
+            stream_wait_empty=False,
         )
 
 
@@ -62,6 +64,6 @@ def create_app(settings: Settings, warehouse: Client | None = None) -> StreamApp
     book = load_rules(Path(settings.contact_rules) if settings.contact_rules else None)
     app.registry = registry.register(app, dead_letters)
     app.verify = verify.register(app, app.registry.table, dead_letters, settings.retention)
-    app.colocate = colocate.register(app, book, settings.colocation_lateness, settings.kafka_servers, dead_letters)
+    app.colocate = colocate.register(app, book, settings.colocation_lateness, dead_letters)
     app.sinks = sink.register(app, warehouse, settings.retention) if warehouse is not None else None
     return app

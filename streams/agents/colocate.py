@@ -21,14 +21,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.types import AgentT, EventT, StreamT
+from aiokafka import TopicPartition
+from faust.types import AgentT, StreamT
 
 from streams import topics
 from streams.agents.deadletter import DeadLetters
 from streams.colocate import PlaceState
 from streams.errors import UndecodableEvent
+from streams.gapless import Gapless, Taken
 from streams.logic import decode_scan
+from streams.partitions import PartitionReader
 from streams.records import DeadLetter, VerifiedScan
 from streams.rules import RuleBook
 from warehouse.presence import DAY, MAX_STAY
@@ -36,7 +38,6 @@ from warehouse.presence import DAY, MAX_STAY
 log = logging.getLogger(__name__)
 
 AGENT_NAME = "truyvet.colocate"
-READ_BACK_BATCH = 10_000
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Colocate:
 
     book: RuleBook
     lateness: timedelta
-    bootstrap: list[str]
+    reader: PartitionReader
     contacts: faust.TopicT
     dead_letters: DeadLetters
     agent: AgentT | None = None
@@ -57,16 +58,18 @@ class Colocate:
         """How far back in the partition a rebuild reads: the state's horizon, and a margin."""
         return self.lateness + 2 * MAX_STAY + self.book.widest_window + 2 * DAY
 
-    async def take(self, event: EventT) -> None:
-        """Apply one verified scan to its place's state and publish what it changed."""
+    async def take(self, event: Taken) -> None:
+        """Apply one verified scan to its place's state and publish what it changed.
+
+        Offsets come without holes (:mod:`streams.gapless`): one below the next this worker
+        expects is in its state already (the consumer went back to the committed offset), one
+        above it was taken by another worker meanwhile, and the state is rebuilt.
+        """
         partition, offset = event.message.partition, event.message.offset
         expected = self._next_offset.get(partition)
+        if expected is not None and offset < expected:
+            return
         if expected != offset:
-            if expected is not None and offset > expected:
-                # Offsets never skip in this topic: Faust dropped messages (streams/recovery.py).
-                # The rebuild takes them into the state, but what they changed is not published.
-                log.error("verified-scans[%d]: offsets %d to %d were skipped by the consumer; "
-                          "their contacts are not published", partition, expected, offset - 1)
             await self._rebuild(partition, offset)
         self._next_offset[partition] = offset + 1
         try:
@@ -95,54 +98,40 @@ class Colocate:
         places: dict[str, PlaceState] = {}
         self._places[partition] = places
         tp = TopicPartition(topics.VERIFIED_SCANS, partition)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
-        await consumer.start()
+        since_ms = int((time.time() - self.read_back.total_seconds()) * 1000)
+        start = await self.reader.offset_at(tp, since_ms)
         read = 0
-        try:
-            consumer.assign([tp])
-            since_ms = int((time.time() - self.read_back.total_seconds()) * 1000)
-            found = (await consumer.offsets_for_times({tp: max(since_ms, 0)}))[tp]
-            start = found.offset if found is not None else until
-            consumer.seek(tp, start)
-            position = start
-            while position < until:
-                batch = (await consumer.getmany(tp, timeout_ms=1000, max_records=READ_BACK_BATCH)).get(tp, [])
-                by_place: dict[str, list[tuple[int, VerifiedScan]]] = defaultdict(list)
-                for message in batch:
-                    if message.offset >= until:
-                        position = until
-                        break
-                    position = message.offset + 1
-                    try:
-                        scan = decode_scan(message.value, record=VerifiedScan)
-                    except UndecodableEvent:
-                        continue  # dead-lettered when it was first processed
-                    by_place[scan.place_id].append((message.offset, scan))
-                    read += 1
-                for place_id, found_scans in by_place.items():
-                    self._state(places, place_id).add([scan for _, scan in found_scans], found_scans[-1][0])
-        finally:
-            await consumer.stop()
+        async for batch in self.reader.read(tp, until if start is None else start, until):
+            by_place: dict[str, list[tuple[int, VerifiedScan]]] = defaultdict(list)
+            for message in batch:
+                try:
+                    scan = decode_scan(message.value, record=VerifiedScan)
+                except UndecodableEvent:
+                    continue  # dead-lettered when it was first processed
+                by_place[scan.place_id].append((message.offset, scan))
+                read += 1
+            for place_id, found_scans in by_place.items():
+                self._state(places, place_id).add([scan for _, scan in found_scans], found_scans[-1][0])
         log.info("co-location state of partition %d rebuilt from %d scans (offsets to %d) in %.2fs",
                  partition, read, until, time.monotonic() - started)
 
 
-def register(app: faust.App, book: RuleBook, lateness: timedelta, bootstrap: list[str],
-             dead_letters: DeadLetters) -> Colocate:
+def register(app: faust.App, book: RuleBook, lateness: timedelta, dead_letters: DeadLetters) -> Colocate:
     """Add the co-locate agent to ``app``."""
     colocate = Colocate(
         book=book,
         lateness=lateness,
-        bootstrap=bootstrap,
+        reader=PartitionReader.of(app),
         contacts=app.topic(topics.CONTACTS, key_serializer="raw", value_serializer="json"),
         dead_letters=dead_letters,
     )
     verified = app.topic(topics.VERIFIED_SCANS, key_serializer="raw", value_serializer="raw")
+    in_order = Gapless.of(app, topics.VERIFIED_SCANS)
 
     @app.agent(verified, name=AGENT_NAME)
     async def colocate_scans(stream: StreamT) -> None:
         # One event at a time: its offset is the revision of what it changes.
-        async for event in stream.events():
+        async for event in in_order.events(stream):
             await colocate.take(event)
 
     colocate.agent = colocate_scans

@@ -5,9 +5,10 @@ import logging
 from dataclasses import dataclass
 
 import faust
-from faust.types import EventT, TopicT
+from faust.types import TopicT
 
 from streams import topics
+from streams.gapless import Taken
 from streams.records import DeadLetter, new_event_id
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ class DeadLetters:
     def of(cls, app: faust.App) -> "DeadLetters":
         return cls(app.topic(topics.DEADLETTER, value_type=DeadLetter))
 
-    async def send(self, event: EventT, reason: str, error: str) -> None:
+    async def send(self, event: Taken, reason: str, error: str) -> None:
         message = event.message
         log.warning("event at %s[%s]@%s refused (%s): %s",
                     message.topic, message.partition, message.offset, reason, error)

@@ -15,6 +15,7 @@ from faust.types import AgentT, StreamT
 from streams import topics
 from streams.agents.deadletter import DeadLetters
 from streams.errors import UndecodableEvent
+from streams.gapless import Gapless
 from streams.logic import decode_event
 from streams.records import CitizenRecord, DeadLetter
 from streams.verification import registry_entry
@@ -33,12 +34,14 @@ def register(app: faust.App, dead_letters: DeadLetters) -> Registry:
     """Add the registry table, and the agent that keeps it, to ``app``."""
     table = app.Table(TABLE_NAME, default=None, partitions=topics.PARTITIONS, key_type=str)
     citizens = app.topic(topics.CITIZENS, key_serializer="raw", value_serializer="raw")
+    gapless = Gapless.of(app, topics.CITIZENS)
 
     @app.agent(citizens, name=AGENT_NAME)
     async def materialise(stream: StreamT) -> None:
         # One event at a time: a table write goes to the changelog partition of the event
-        # being processed, which is the partition its key belongs to.
-        async for event in stream.events():
+        # being processed, which is the partition its key belongs to (for an offset read back by
+        # Gapless, that of the event that revealed the hole: the same partition).
+        async for event in gapless.events(stream):
             try:
                 record = decode_event(event.value, CitizenRecord)
             except UndecodableEvent as exc:

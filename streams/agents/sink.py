@@ -21,11 +21,12 @@ from types import SimpleNamespace
 
 import faust
 from clickhouse_connect.driver.client import Client
-from faust.types import AgentT, EventT, StreamT
+from faust.types import AgentT, StreamT
 
 from streams import topics
 from streams.agents.deadletter import DeadLetters
 from streams.errors import UndecodableEvent
+from streams.gapless import Gapless, Taken
 from streams.logic import decode_event, decode_scan, refusal_reason, unique_events, values_of
 from streams.records import ContactChanges, ContactEdge, CrowdExposure, DeadLetter, Event, Rejection, VerifiedScan
 from warehouse import writer
@@ -54,9 +55,9 @@ class Sink:
     unique: Callable[[list], list] = unique_events
     agent: AgentT | None = None
 
-    async def take(self, events: list[EventT]) -> None:
+    async def take(self, events: list[Taken]) -> None:
         """Store a batch of messages; dead-letter what cannot be stored."""
-        records: list[tuple[object, EventT]] = []
+        records: list[tuple[object, Taken]] = []
         now = datetime.now(timezone.utc)
         for event in events:
             try:
@@ -155,9 +156,10 @@ def register(app: faust.App, warehouse: Client, retention: timedelta | None) -> 
     def sink(topic: str, what: str, decode, write: Write, **options) -> Sink:
         made = Sink(what, warehouse, decode, write, dead_letters, **options)
         source = app.topic(topic, key_serializer="raw", value_serializer="raw")
+        in_order = Gapless.of(app, topic)
 
         async def store(stream: StreamT) -> None:
-            async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
+            async for events in in_order.batches(stream, BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
                 await made.take(events)
 
         made.agent = app.agent(source, name=f"truyvet.sink_{what}")(store)

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import faust
-from faust.types import AgentT, EventT, StreamT
+from faust.types import AgentT, StreamT
 
 from streams import topics
 from streams.agents.deadletter import DeadLetters
 from streams.errors import UndecodableEvent
+from streams.gapless import Gapless, Taken
 from streams.logic import decode_event, decode_scan, refusal_reason
 from streams.records import SCAN_FIELDS, VIETNAM_TIME, DeadLetter, DeclarationEvent, Rejection, VerifiedScan
 from streams.verification import verdict
@@ -39,7 +40,7 @@ class Verify:
     scans_agent: AgentT | None = None
     declarations_agent: AgentT | None = None
 
-    async def take_scan(self, event: EventT) -> None:
+    async def take_scan(self, event: Taken) -> None:
         now = datetime.now(timezone.utc)
         try:
             scan = decode_scan(event.value)
@@ -57,7 +58,7 @@ class Verify:
         fields = {name: getattr(scan, name) for name in SCAN_FIELDS}
         await self.verified.send(key=scan.place_id, value=VerifiedScan(**fields, registered=found.registered))
 
-    async def take_declaration(self, event: EventT) -> None:
+    async def take_declaration(self, event: Taken) -> None:
         try:
             declaration = decode_event(event.value, DeclarationEvent)
         except UndecodableEvent as exc:
@@ -90,16 +91,19 @@ def register(app: faust.App, registry: faust.Table, dead_letters: DeadLetters,
     scans = app.topic(topics.SCANS, key_serializer="raw", value_serializer="raw")
     declarations = app.topic(topics.DECLARATIONS, key_serializer="raw", value_serializer="raw")
 
+    scans_in_order = Gapless.of(app, topics.SCANS)
+    declarations_in_order = Gapless.of(app, topics.DECLARATIONS)
+
     # One event at a time, acknowledged by Faust once handled: nothing to batch (the producer
     # batches the sends), and no buffer between the stream and the offsets it commits.
     @app.agent(scans, name="truyvet.verify_scans")
     async def verify_scans(stream: StreamT) -> None:
-        async for event in stream.events():
+        async for event in scans_in_order.events(stream):
             await verify.take_scan(event)
 
     @app.agent(declarations, name="truyvet.verify_declarations")
     async def verify_declarations(stream: StreamT) -> None:
-        async for event in stream.events():
+        async for event in declarations_in_order.events(stream):
             await verify.take_declaration(event)
 
     verify.scans_agent, verify.declarations_agent = verify_scans, verify_declarations

@@ -12,6 +12,7 @@ import pytest
 
 from streams.agents.sink import store_isolating_refused
 from streams.app import create_app
+from streams.partitions import PartitionReader
 from streams.records import DeadLetter, ScanEvent, new_event_id
 from tests.conftest import random_cccd, settings_for_tests
 from warehouse.errors import WarehouseError
@@ -41,7 +42,9 @@ def run_sink(app, messages: list[bytes], done: Callable[[], bool]) -> list[DeadL
     sink = app.sinks.scans
 
     async def feed() -> mock.AsyncMock:
-        with mock.patch.object(sink.dead_letters.topic, "send", new=mock.AsyncMock()) as send:
+        # Offsets in a test context start at 0, where a new consumer group would start.
+        with mock.patch.object(sink.dead_letters.topic, "send", new=mock.AsyncMock()) as send, \
+                mock.patch.object(PartitionReader, "committed", new=mock.AsyncMock(return_value=0)):
             async with sink.agent.test_context() as agent:
                 for message in messages:
                     await agent.put(message)

@@ -452,10 +452,6 @@ def read_warehouse(data_dir: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open defect, issue 8: faust-streaming 0.15 drops messages an agent had fetched when a "
-    "rebalance suspends the flow (faust-streaming #596, #606); streams/recovery.py seeks again "
-    "after recovery, and in about one run in three a partition still stalls after the restart"))
 def test_a_worker_killed_mid_stream_loses_and_doubles_nothing(start_broker, start_worker, tmp_path):
     broker = start_broker(KILLED_WORKER_KAFKA_PORT)
     data_dir = tmp_path / "worker"
