@@ -227,7 +227,7 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def _parse_row(values: dict[str, str], now: datetime, retention: timedelta | None,
                resolve: ResolvePlace | None, known_places: Container[str] | None,
                errors: FieldErrors) -> ScanEvent | None:
-    citizen_id = _parse_citizen(values["citizen_id"], errors)
+    citizen_id = parse_citizen_cell(values["citizen_id"], errors)
     place_id = _parse_place(values, resolve, known_places, errors)
     ts, precision = _parse_when(values, now, retention, errors)
     spelled = " ".join(unicodedata.normalize("NFC", values.get("direction", "")).lower().split())
@@ -241,19 +241,20 @@ def _parse_row(values: dict[str, str], now: datetime, retention: timedelta | Non
                      place_id=place_id, ts=ts, direction=direction, precision=precision)
 
 
-def _parse_citizen(value: str, errors: FieldErrors) -> str:
+def parse_citizen_cell(value: str, errors: FieldErrors, column: str = "citizen_id") -> str:
+    """A cell holding a CCCD number, normalised; what is wrong with it is filed under ``column``."""
     number = normalize_id(value)
     if not number:
-        errors.add("citizen_id", REQUIRED)
+        errors.add(column, REQUIRED)
     elif number.isascii() and number.isdigit() and len(number) == 9:
-        errors.add("citizen_id", Message("is a 9-digit CMND number: a scan needs the 12-digit CCCD",
+        errors.add(column, Message("is a 9-digit CMND number: a scan needs the 12-digit CCCD",
                                          "là số CMND 9 chữ số: cần số CCCD 12 chữ số"))
     elif number.isascii() and number.isdigit() and 9 < len(number) < 12:
-        errors.add("citizen_id", Message(
+        errors.add(column, Message(
             f"has {len(number)} digits, not 12: a spreadsheet may have dropped the leading zeros (format the column as text)",
             f"có {len(number)} chữ số thay vì 12: bảng tính có thể đã bỏ các số 0 ở đầu (hãy định dạng cột là văn bản)"))
     elif not is_citizen_id(number):
-        errors.add("citizen_id", CCCD_REQUIRED)
+        errors.add(column, CCCD_REQUIRED)
     return number
 
 
@@ -300,7 +301,7 @@ def _parse_when(values: dict[str, str], now: datetime, retention: timedelta | No
     text, day_text = values.get("time", ""), values.get("date", "")
     day = _parse_date(day_text, errors) if day_text else None
     if text:
-        moment, name, precision = _parse_time(text, errors), "time", "instant"
+        moment, name, precision = parse_time_cell(text, errors), "time", "instant"
     elif day is not None:
         moment, name, precision = datetime.combine(day, time(0), VIETNAM_TIME), "date", "day"
     else:
@@ -321,7 +322,8 @@ def _parse_when(values: dict[str, str], now: datetime, retention: timedelta | No
     return None, precision
 
 
-def _parse_time(text: str, errors: FieldErrors) -> datetime | None:
+def parse_time_cell(text: str, errors: FieldErrors) -> datetime | None:
+    """A cell holding a time of day (ISO 8601, or Vietnam time without an offset); errors under "time"."""
     if _ISO_DATE.fullmatch(text) or _VN_DATE.fullmatch(text):
         errors.add("time", TIME_WITHOUT_HOUR)
         return None

@@ -1,9 +1,9 @@
-"""``truyvet import``: bring records kept outside the system (scan logs) into it.
+"""``truyvet import``: bring records kept outside the system (scan logs, contact logs) into it.
 
 Attached to the main command with ``main.add_command(import_)``. Like the rest of the CLI it
 imports what a command runs only when the command runs, so ``--help`` stays fast. The rules
 (which rows count, how Kafka's answer is counted) are :mod:`webapp.scanlog_import`'s, shared
-with the officers' upload page.
+with the officers' upload page. Contact logs go to the warehouse: see ``import contacts``.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from truyvet.cliapp import bilingual, registry, settings
 
 @click.group("import")
 def import_() -> None:
-    """Import records kept outside the system: scan logs (paper check-in books, device exports)."""
+    """Import records kept outside the system: scan logs (paper check-in books, device exports),
+    contact logs (case interviews, proximity devices)."""
 
 
 @import_.command("scans")
@@ -72,3 +73,65 @@ def scans(file: Path, place_radius_m: float, dry_run: bool) -> None:
     sys.exit(0 if result.ok else 1)
 
 
+
+
+@import_.command("contacts")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check the file and report its errors; store nothing.")
+def contacts(file: Path, dry_run: bool) -> None:
+    """Store the contacts of the CSV contact log FILE in the warehouse.
+
+    Contacts named in case interviews or recorded by proximity devices. Columns: citizen_a,
+    citizen_b; start; end, or duration_minutes (at most 24 hours); setting (household,
+    workplace, school, healthcare, transport, social, other); source (interview, device,
+    other); place_code (optional); note (optional, never stored). Good rows are stored, bad
+    ones reported as "line N: column: message". Importing the same file again adds nothing.
+    Exits 1 if any row failed or the warehouse could not store them.
+
+    The contacts go straight to the warehouse, not through Kafka: they are a record made
+    offline, not stream events, and nothing in the stream derives anything from them. So with
+    the embedded warehouse (chdb://, one process at a time) stop `truyvet run` first; a
+    ClickHouse server takes them while the system runs.
+    """
+    from datetime import datetime, timezone
+
+    from ingest.contactlog import UnreadableContactLog, parse_contact_log
+    from warehouse.client import connect
+    from warehouse.errors import WarehouseError, WarehouseLocked
+    from warehouse.imported import store_imported_contacts
+    from webapp.scanlog_import import registered_places
+
+    current = settings()
+    with registry(current):
+        places = {code for code, _, _ in registered_places()}
+    try:
+        report = parse_contact_log(file.read_bytes(), now=datetime.now(timezone.utc),
+                                   retention=current.retention, known_places=places)
+    except UnreadableContactLog as exc:
+        raise click.ClickException(f"{file}: {bilingual(exc.message)}") from exc
+
+    for error in report.errors:
+        click.echo(f"line {error.line}: {error.field}: {bilingual(error.message)}", err=True)
+    click.echo(f"{file}: {len(report.contacts)} contact(s) read, {report.bad_rows} row(s) with errors"
+               + (f", {report.duplicates} repeated row(s) counted once" if report.duplicates else ""))
+    if dry_run or not report.contacts:
+        click.echo("nothing stored" + (" (dry run)" if dry_run else ""))
+        sys.exit(0 if report.ok else 1)
+
+    try:
+        warehouse = connect(current.clickhouse_url)
+    except WarehouseError as exc:
+        # chDB does not always say that another process holds the directory.
+        embedded = current.clickhouse_url.startswith("chdb:") and not isinstance(exc, WarehouseLocked)
+        raise click.ClickException(f"{exc}; nothing was stored" + (
+            " (an embedded warehouse opens in one process at a time: is `truyvet run` or a worker "
+            "using it? stop it and import again)" if embedded else "")) from exc
+    try:
+        result = store_imported_contacts(warehouse, report.contacts)
+    except WarehouseError as exc:
+        raise click.ClickException(f"{exc}; import the file again once fixed: nothing is stored twice") from exc
+    finally:
+        warehouse.close()
+    click.echo(f"warehouse: {result.added} added, {result.updated} updated (another place), "
+               f"{result.unchanged} already stored")
+    sys.exit(0 if report.ok else 1)

@@ -4,6 +4,7 @@ Migrations cannot know the deployment's setting, and a TTL change rewrites TTL i
 every part, so this reads the tables' current TTL and alters only the tables that differ.
 Everything derived from scans (contacts, crowd exposures, rejections) follows the same setting:
 a contact kept longer than the scans it came from would outlive what it says about a person.
+Imported contacts (interviews, proximity devices) are movement data of the same kind.
 """
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ log = logging.getLogger(__name__)
 # The scan tables: their rows are kept from ts, when the scan happened.
 RETENTION_TABLES = ("scans", "scans_by_citizen")
 # Every table under the setting, and the time its rows are kept from: a contact from the last
-# moment the two were together (the moment tracing needs it until), a crowd from the end of its
-# hour, a rejection from when the refused event happened.
+# moment the two were together (the moment tracing needs it until), an imported contact from its
+# end likewise, a crowd from the end of its hour, a rejection from when the refused event happened.
 KEPT_FROM: dict[str, str] = {
     **{table: "ts" for table in RETENTION_TABLES},
     "contacts": "last_together",
     "contacts_by_citizen": "last_together",
+    "imported_contacts": "ended_at",
+    "imported_contacts_by_citizen": "ended_at",
     "crowd_exposures": "window_end",
     "rejections": "occurred_at",
 }
