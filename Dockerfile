@@ -11,6 +11,7 @@ COPY config config
 COPY truyvet truyvet
 COPY ingest ingest
 COPY streams streams
+COPY tracing tracing
 COPY warehouse warehouse
 COPY webapp webapp
 # Servers talk to ClickHouse over HTTP: the embedded engine (extra "embedded") is left out.
