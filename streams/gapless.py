@@ -17,6 +17,12 @@ promise: the offsets of a partition reach the agent without a hole.
 - A hole at the end of a partition has no later message to reveal it: when the agent has been
   waiting for a while although the broker holds more of a partition than it was given, the
   consumer is sought back to the first offset it did not give.
+- Faust can also lose track of offsets it did deliver, and stop committing below them for
+  good. When every agent on the topic is waiting, and took in this generation offsets Faust
+  has not committed, those are marked done for Faust too.
+
+Faust's bookkeeping is per partition, not per agent: an offset is marked done only when every
+agent of the app reading the topic (its ``peers``) has taken it.
 
 Messages read from the broker are handed over as :class:`Fetched`, which has what agents use of
 a Faust event (``value`` and ``message``).
@@ -27,6 +33,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
 
 import faust
 from aiokafka import ConsumerRecord, TopicPartition
@@ -63,7 +70,11 @@ class Gapless:
     app: faust.App
     topic: str
     reader: PartitionReader
+    # Every Gapless of the app on the same topic, this one included: Faust's bookkeeping of
+    # offsets is per partition, not per agent, so an offset is done only when all have taken it.
+    peers: list["Gapless"] = field(default_factory=list)
     _next: dict[TopicPartition, int] = field(default_factory=dict)
+    _done: dict[TopicPartition, int] = field(default_factory=dict)
     _generation: dict[TopicPartition, int] = field(default_factory=dict)
     _holes: list[tuple[TopicPartition, int, int]] = field(default_factory=list)
     _waiting_since: float | None = None
@@ -71,9 +82,14 @@ class Gapless:
     @classmethod
     def of(cls, app: faust.App, topic: str) -> "Gapless":
         """A hole-free view of ``topic`` for an agent of ``app``, with its stall check scheduled."""
-        gapless = cls(app, topic, PartitionReader.of(app))
-        app.timer(STALL_CHECK_SECONDS, name=f"truyvet.stall_check.{topic}")(gapless.check_stalled)
+        peers = _PEERS.setdefault(app, {}).setdefault(topic, [])
+        gapless = cls(app, topic, PartitionReader.of(app), peers)
+        app.timer(STALL_CHECK_SECONDS, name=f"truyvet.stall_check.{topic}.{len(peers)}")(gapless.check_stalled)
         return gapless
+
+    def __post_init__(self) -> None:
+        if not any(peer is self for peer in self.peers):
+            self.peers.append(self)
 
     async def events(self, stream: StreamT) -> AsyncIterator[Taken]:
         """The stream's events one at a time, holes filled, repeats within a generation skipped."""
@@ -117,27 +133,46 @@ class Gapless:
     async def _expected(self, tp: TopicPartition) -> int:
         generation = self.app.consumer_generation_id
         if self._generation.get(tp) != generation or tp not in self._next:
+            committed = await self.reader.committed(_kafka_tp(tp))
             self._generation[tp] = generation
-            self._next[tp] = await self.reader.committed(_kafka_tp(tp))
+            self._next[tp] = self._done[tp] = committed
         return self._next[tp]
 
     async def _settle_holes(self) -> None:
-        """Tell Faust the filled offsets are done, now that the agent has taken them."""
-        holes, self._holes = self._holes, []
-        for tp, first, last in holes:
-            await self.app.consumer._add_gap(tp, first, last)
+        """The agent has taken all it was given: tell Faust which filled offsets are done.
+
+        A filled offset is done once every agent on the topic has taken it (the others fill the
+        same hole when they come to it); until then it stays pending.
+        """
+        self._done.update(self._next)
+        pending: list[tuple[TopicPartition, int, int]] = []
+        for tp, first, last in self._holes:
+            done_until = self._done_by_all(tp)
+            if done_until > first:
+                await self.app.consumer._add_gap(tp, first, min(last, done_until - 1))
+            if done_until <= last:
+                pending.append((tp, max(first, done_until), last))
+        self._holes = pending
+
+    def _done_by_all(self, tp: TopicPartition) -> int:
+        """The offset below which every agent on the topic has taken everything, this generation."""
+        generation = self.app.consumer_generation_id
+        return min((peer._done.get(tp, 0) if peer._generation.get(tp) == generation else 0) for peer in self.peers)
 
     async def check_stalled(self) -> None:
-        """Seek the consumer back where the agent has waited too long for offsets the broker holds."""
+        """Where the agent has waited too long: seek back to offsets the broker holds and it was
+        not given; let Faust commit what every agent on the topic has taken."""
         waiting_since = self._waiting_since
         if waiting_since is None or time.monotonic() - waiting_since < STALL_SECONDS:
             return
         consumer = self.app.consumer
         if self.app.rebalancing or not consumer.flow_active:
             return
+        await self._settle_holes()
         for tp in consumer.assignment():
             if tp.topic != self.topic:
                 continue
+            await self._unstick_commit(tp)
             position = await self._expected(tp)
             end = consumer.highwater(tp)
             if end is not None and end > position:
@@ -145,6 +180,25 @@ class Gapless:
                             "seeking back", tp.topic, tp.partition, position, end - 1,
                             time.monotonic() - waiting_since)
                 await consumer.seek(tp, position)
+
+    async def _unstick_commit(self, tp: TopicPartition) -> None:
+        """Faust's commit of ``tp`` behind what every agent took, for a while: mark those offsets done.
+
+        Faust can lose track of offsets it delivered (acknowledged in a generation it then
+        cleared): its commit stops below them for good although the agents took them. Every
+        offset below what all agents on the topic took in this generation is theirs, done.
+        """
+        committed = self.app.consumer._committed_offset.get(tp)
+        done_until = self._done_by_all(tp)
+        if committed is not None and committed < done_until - 1 and all(
+                peer._waiting_since is not None for peer in self.peers):
+            log.warning("%s[%d]: commits stopped at %d while offsets to %d are done; marking them done",
+                        tp.topic, tp.partition, committed, done_until - 1)
+            await self.app.consumer._add_gap(tp, committed, done_until - 1)
+
+
+# The Gapless views of each app, by topic (see Gapless.peers).
+_PEERS: WeakKeyDictionary = WeakKeyDictionary()
 
 
 def _kafka_tp(tp: TopicPartition) -> TopicPartition:

@@ -68,11 +68,12 @@ class Stream:
             yield batch
 
 
-def make(broker: Broker) -> tuple[Gapless, SimpleNamespace]:
-    consumer = mock.Mock(_add_gap=mock.AsyncMock(), seek=mock.AsyncMock(), flow_active=True)
-    app = SimpleNamespace(consumer_generation_id=1, consumer=consumer, rebalancing=False)
+def make(broker: Broker, peers: list | None = None, app=None) -> tuple[Gapless, SimpleNamespace]:
+    if app is None:
+        consumer = mock.Mock(_add_gap=mock.AsyncMock(), seek=mock.AsyncMock(), flow_active=True, _committed_offset={})
+        app = SimpleNamespace(consumer_generation_id=1, consumer=consumer, rebalancing=False)
     reader = SimpleNamespace(committed=broker.committed_offset, read=broker.read)
-    return Gapless(app, TOPIC, reader), app
+    return Gapless(app, TOPIC, reader, [] if peers is None else peers), app
 
 
 def taken(gapless: Gapless, app, script, batch_size: int | None = None) -> list[tuple[int, int, bool]]:
@@ -177,3 +178,32 @@ def test_an_agent_waiting_while_the_broker_holds_more_has_its_consumer_sought_ba
     app.consumer.highwater.return_value = 2  # all delivered: nothing to do
     asyncio.run(gapless.check_stalled())
     app.consumer.seek.assert_not_awaited()
+
+
+def test_with_two_agents_on_a_topic_a_filled_hole_is_done_only_once_both_took_it():
+    broker = Broker()
+    peers: list = []
+    colocate, app = make(broker, peers)
+    sink, _ = make(broker, peers, app)
+
+    taken(colocate, app, [event(P0, 0), event(P0, 3)])
+    app.consumer._add_gap.assert_not_awaited()  # the sink has not taken 1 and 2 yet
+
+    taken(sink, app, [event(P0, 0), event(P0, 3)])
+    app.consumer._add_gap.assert_awaited_once_with(P0, 1, 2)
+
+
+def test_commits_stuck_below_what_every_agent_took_are_let_go(monkeypatch):
+    broker = Broker()
+    gapless, app = make(broker)
+    taken(gapless, app, [event(P0, offset) for offset in range(10)])
+    app.consumer.assignment.return_value = {P0}
+    app.consumer.highwater.return_value = 10
+    app.consumer._committed_offset = {P0: 3}  # Faust lost track of 3 to 9: its commit stays at 3
+
+    clock = gapless_module.time.monotonic() + gapless_module.STALL_SECONDS + 1
+    monkeypatch.setattr(gapless_module.time, "monotonic", lambda: clock)
+    asyncio.run(gapless.check_stalled())
+
+    app.consumer._add_gap.assert_awaited_once_with(P0, 3, 9)
+    app.consumer.seek.assert_not_awaited()  # everything on the broker was delivered
