@@ -59,6 +59,13 @@ class Settings:
     # How much older than the newest scan at a place a scan may arrive and still be paired by
     # the stream: a day, so paper logs typed in the next morning still count.
     colocation_lateness_hours: int = 24
+    # A JSON file of trace rule sets (docs/trace-rules.md); empty: the shipped default set.
+    trace_rules: str = ""
+    # The most tiers a trace may ask for: F3 by default, as the trace budgets go.
+    trace_max_depth: int = 3
+    # How often a worker traces its open cases again, alerting contacts that came to light since:
+    # a minute, well inside the hour a new F1 should be found in.
+    alert_retrace_seconds: int = 60
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir).resolve()
@@ -96,6 +103,9 @@ class Settings:
             secure_cookies=_flag(env, "SECURE_COOKIES", True),
             contact_rules=text("CONTACT_RULES"),
             colocation_lateness_hours=_whole_number(env, "COLOCATION_LATENESS_HOURS", 24, minimum=1),
+            trace_rules=text("TRACE_RULES"),
+            trace_max_depth=_whole_number(env, "TRACE_MAX_DEPTH", 3, minimum=1),
+            alert_retrace_seconds=_whole_number(env, "ALERT_RETRACE_SECONDS", 60, minimum=1),
         )
 
     def validate(self) -> None:
@@ -113,6 +123,10 @@ class Settings:
             raise SettingsError(f"{PREFIX}RETENTION_DAYS must be 0 (keep everything) or more")
         if self.colocation_lateness_hours < 1:
             raise SettingsError(f"{PREFIX}COLOCATION_LATENESS_HOURS must be at least 1")
+        if self.trace_max_depth < 1:
+            raise SettingsError(f"{PREFIX}TRACE_MAX_DEPTH must be at least 1")
+        if self.alert_retrace_seconds < 1:
+            raise SettingsError(f"{PREFIX}ALERT_RETRACE_SECONDS must be at least 1")
 
     @property
     def kafka_servers(self) -> list[str]:
@@ -121,6 +135,10 @@ class Settings:
     @property
     def colocation_lateness(self) -> timedelta:
         return timedelta(hours=self.colocation_lateness_hours)
+
+    @property
+    def alert_retrace(self) -> timedelta:
+        return timedelta(seconds=self.alert_retrace_seconds)
 
     @property
     def retention(self) -> timedelta | None:

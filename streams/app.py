@@ -5,9 +5,11 @@ warehouse)`` is called by whoever starts a worker (``truyvet worker``, ``truyvet
 each agent is registered with what it needs, so nothing is reached through module globals.
 
 Agents: registry (citizens topic -> registry table), verify (scans, declarations), colocate
-(verified scans -> contacts, crowd exposures) and, when a warehouse is given, the sinks. An
-embedded warehouse opens in one process only, so with several workers on one machine exactly
-one runs the sinks; with a ClickHouse server every worker may (production compose does).
+(verified scans -> contacts, crowd exposures), alert routing (alerts -> the contact's ward, by
+the registry table) and, when a warehouse is given, the sinks and the cases agent (cases traced
+into alerts, open cases traced again on a timer). An embedded warehouse opens in one process
+only, so with several workers on one machine exactly one runs the sinks and traces the cases;
+with a ClickHouse server every worker may (production compose does).
 """
 from __future__ import annotations
 
@@ -18,13 +20,15 @@ from clickhouse_connect.driver.client import Client
 
 from config import Settings
 from streams import topics
-from streams.agents import colocate, registry, sink, verify
+from streams.agents import alerts, colocate, registry, sink, verify
+from streams.agents.alerts import Alerts, Routing
 from streams.agents.colocate import Colocate
 from streams.agents.deadletter import DeadLetters
 from streams.agents.registry import Registry
 from streams.agents.sink import Sinks
 from streams.agents.verify import Verify
 from streams.rules import load_rules
+from tracing.rules import load_trace_rules
 
 APP_ID = "truyvet"
 
@@ -35,7 +39,9 @@ class StreamApp(faust.App):
     registry: Registry
     verify: Verify
     colocate: Colocate
+    routing: Routing
     sinks: Sinks | None
+    alerts: Alerts | None
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -57,7 +63,8 @@ class StreamApp(faust.App):
 def create_app(settings: Settings, warehouse: Client | None = None) -> StreamApp:
     """The Faust app with every agent registered; the caller owns (and closes) ``warehouse``.
 
-    Without a warehouse the worker verifies and co-locates only, and another process sinks.
+    Without a warehouse the worker verifies, co-locates and routes alerts only, and another
+    process sinks and traces cases.
     """
     app = StreamApp(settings)
     dead_letters = DeadLetters.of(app)
@@ -66,4 +73,11 @@ def create_app(settings: Settings, warehouse: Client | None = None) -> StreamApp
     app.verify = verify.register(app, app.registry.table, dead_letters, settings.retention)
     app.colocate = colocate.register(app, book, settings.colocation_lateness, dead_letters)
     app.sinks = sink.register(app, warehouse, settings.retention) if warehouse is not None else None
+    # Routing needs the registry, not the warehouse: it runs wherever the registry does.
+    app.routing = alerts.register_routing(app, app.registry.table, dead_letters)
+    app.alerts = None
+    if warehouse is not None:
+        trace_rules = load_trace_rules(settings.trace_rules or None).choose(None)
+        app.alerts = alerts.register(app, warehouse, trace_rules, settings.alert_retrace, settings.retention,
+                                     dead_letters)
     return app

@@ -200,3 +200,63 @@ class DeadLetter(Event, namespace="truyvet.deadletter.v1"):
     reason: str
     error: str
     payload: str
+
+
+class CaseEvent(Event, namespace="truyvet.case.v1"):
+    """A confirmed case (F0) reported by a health official, keyed by the case's citizen id.
+
+    ``date_kind`` says what ``case_date`` is: ``onset`` (symptom onset) or ``sample`` (the
+    positive sample, for a case without symptoms); the case is infectious from the trace rule
+    set's days before that date, until ``isolated_at`` (None: not isolated when reported).
+    ``case_date`` is ``YYYY-MM-DD`` text, as in :class:`CitizenRecord`.
+    """
+
+    ONSET = "onset"
+    SAMPLE = "sample"
+    DATE_KINDS = (ONSET, SAMPLE)
+
+    event_id: str
+    case_id: str
+    citizen_id: str
+    date_kind: str
+    case_date: str
+    reported_at: datetime
+    isolated_at: datetime | None = None
+
+
+class AlertToRoute(Event, namespace="truyvet.alert-to-route.v1"):
+    """An F1 or F2 of a case, found by its trace, on its way to the ward where the contact lives.
+
+    Keyed by the contact's citizen id, so the worker holding the contact's registry entry routes
+    it. ``event_id`` is the alert's id, derived from the case and the contact: every copy of
+    one alert (a re-delivered case, a re-trace) is the same event. ``first_exposure`` is when
+    the contact was first exposed through the case; ``place_id`` is where (None: an imported
+    contact, not at a place), ``criterion`` how (``point_window``, ``interval_overlap``,
+    ``same_day``, or an imported contact's setting: ``household``, ``workplace``, ...), and
+    ``source`` where the exposure was recorded (``stream`` or ``imported``). ``alerted_at`` is
+    when the trace found the contact.
+    """
+
+    event_id: str
+    case_id: str
+    case_citizen_id: str
+    contact_citizen_id: str
+    tier: int
+    first_exposure: datetime
+    place_id: str | None
+    criterion: str
+    source: str
+    alerted_at: datetime
+
+
+class ExposureAlert(AlertToRoute, namespace="truyvet.exposure-alert.v1"):
+    """An F1/F2 notice for the health station and police of the ward where the contact lives.
+
+    Keyed by ``ward_code`` (as text); a contact the registry does not know has ward and
+    province 0 and is published all the same.
+    """
+
+    UNKNOWN_WARD = 0
+
+    ward_code: int
+    province_code: int

@@ -22,6 +22,15 @@ VERIFIED_SCANS = "truyvet.verified-scans.v1"
 CONTACTS = "truyvet.contacts.v1"
 REJECTIONS = "truyvet.rejections.v1"
 DEADLETTER = "truyvet.deadletter.v1"
+# Cases and their exposure alerts (streams/agents/alerts.py).
+CASES = "truyvet.cases.v1"
+ALERTS_TO_ROUTE = "truyvet.alerts-to-route.v1"
+EXPOSURE_ALERTS = "truyvet.exposure-alerts.v1"
+# Changelogs of the alerts agents' Faust tables, named as Faust names them ("<app id>-<table
+# name>-changelog"). Created ahead with the topics above: one Faust creates while a worker starts
+# can be missing from the consumer's metadata for minutes, and the first write to its table fails.
+OPEN_CASES_CHANGELOG = "truyvet-open-cases-changelog"
+ALERTED_CHANGELOG = "truyvet-alerted-changelog"
 
 TOPICS = (
     TopicSpec(CITIZENS, partitions=PARTITIONS, compacted=True),
@@ -34,6 +43,15 @@ TOPICS = (
     TopicSpec(CONTACTS, partitions=PARTITIONS),
     TopicSpec(REJECTIONS, partitions=PARTITIONS),
     TopicSpec(DEADLETTER, partitions=1),
+    # Keyed by the case's citizen id; the open-cases table is kept on the same partitions.
+    TopicSpec(CASES, partitions=PARTITIONS),
+    # Keyed by the contact's citizen id, with the citizens topic's partition count: the worker
+    # routing a partition's alerts holds those people's registry entries (their ward).
+    TopicSpec(ALERTS_TO_ROUTE, partitions=PARTITIONS),
+    # Keyed by the ward code of the contact's residence ("0": the registry does not know them).
+    TopicSpec(EXPOSURE_ALERTS, partitions=PARTITIONS),
+    TopicSpec(OPEN_CASES_CHANGELOG, partitions=PARTITIONS, compacted=True),
+    TopicSpec(ALERTED_CHANGELOG, partitions=PARTITIONS, compacted=True),
 )
 
 

@@ -259,3 +259,5 @@ def official_client(app):
 ONE_WORKER_KAFKA_PORT = 29592 + PORT_OFFSET
 TWO_WORKERS_KAFKA_PORT = 29692 + PORT_OFFSET
 KILLED_WORKER_KAFKA_PORT = 29792 + PORT_OFFSET
+# The broker of the exposure-alerts system test (tests/test_truyvet/test_alerts_pipeline.py).
+CASES_KAFKA_PORT = 29892 + PORT_OFFSET

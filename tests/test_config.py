@@ -56,3 +56,11 @@ def test_co_location_lateness_is_whole_hours_of_at_least_one():
         Settings.from_env({"TRUYVET_COLOCATION_LATENESS_HOURS": "0"})
     settings = Settings.from_env({"TRUYVET_COLOCATION_LATENESS_HOURS": "6", "TRUYVET_CONTACT_RULES": "/etc/rules.json"})
     assert (settings.colocation_lateness.total_seconds(), settings.contact_rules) == (6 * 3600, "/etc/rules.json")
+
+
+def test_open_cases_are_traced_again_every_minute_unless_told_otherwise():
+    assert Settings.from_env({}).alert_retrace.total_seconds() == 60
+    assert Settings.from_env({"TRUYVET_ALERT_RETRACE_SECONDS": "5"}).alert_retrace_seconds == 5
+    for wrong in ("0", "-1", "1.5", "soon"):
+        with pytest.raises(SettingsError, match="TRUYVET_ALERT_RETRACE_SECONDS"):
+            Settings.from_env({"TRUYVET_ALERT_RETRACE_SECONDS": wrong})

@@ -1,20 +1,43 @@
 """Forward tracing: from a case (F0) to its contacts F1, their contacts F2, ... Fn, in time.
 
-The engine goes tier by tier, because the rows come from a database tier by tier:
+A **time-respecting chain** is a run of exposures from the case, each counting from the moment
+the one before it reached its person and before that person's isolation (or the end of the
+trace); for the case, from the start of the infectious period. :func:`tracing.judging.counted_at`
+is that filter. Over the chains of at most ``depth`` exposures:
+
+- a person's tier (``tier``, k for an Fk) is the fewest exposures of any chain reaching them;
+- their first exposure (``first_exposure``) is the earliest moment any chain reaches them,
+  possibly along a longer chain than the one that gives their tier (``first_exposure_hops``
+  is its length);
+- their own contacts count from that first exposure, within the depth: the chains through
+  them must leave a hop for the contact.
+
+For example, F0 meets B at 01:00, B meets A at 02:00, F0 meets A at 10:00 and A meets C at
+05:00. A is an F1 (F0 met A), first exposed at 02:00 (through B). C was exposed at 05:00, but
+only along F0 → B → A → C, so C is an F3, and not traced at depth 2.
+
+The engine goes in rounds (Bellman-Ford by number of exposures), because rows come from a
+database a batch at a time. Round k finds the earliest moment a chain of at most k exposures
+reaches each person. Its **frontier** is everyone the round before reached sooner than before:
+people reached for the first time, and people already traced whom a longer chain reached
+earlier. Only they can reach anyone sooner in round k.
 
 - :func:`start_graph` holds the case alone;
-- :func:`next_fetch` says whose rows the next tier needs, and over which period
-  (:func:`fetch_period`);
-- :func:`expand` (pure, no I/O) adds the next tier to the graph from those rows;
-- :func:`trace` drives them, calling ``fetch(citizens, since, until)`` once per tier.
+- :func:`next_fetch` says whose rows the next round needs, and over which period
+  (:func:`fetch_period`): each frontier person's, from their (new) first exposure to their
+  isolation. Someone reached sooner is read again over all of it, not only over the time they
+  gained: a round reads one period for everyone anyway, and a pair's imported minutes add up
+  over the whole period;
+- :func:`expand` (pure, no I/O) runs one round on the graph from those rows;
+- :func:`trace` drives them, calling ``fetch(citizens, since, until)`` once per round.
 
-Time-respecting: an exposure of someone's contact counts only from that person's own first
-exposure (for the case, the start of the infectious period) and before their isolation (or the
-end of the trace), as :func:`tracing.judging.counted_at` says. A person reached by several
-paths keeps the lowest tier and, within it, the earliest exposure; their own contacts count
-from that exposure on. (A person who is an F1 late but could have been reached earlier through
-a longer path keeps the F1 label and its time; the contacts the earlier path would add are not
-traced.)
+**Edges.** An edge into a person comes from everyone who exposed them as the last link of a
+chain of their tier's length (this is why they are an Fk). It also comes from whoever did so on
+a longer chain that reached them earlier than every shorter chain (the last of these gives
+their first exposure). An edge's attributes (:mod:`tracing.graph`) sum up the pair's exposures
+that count from the earliest moment the first person could pass infection on within the depth.
+A person's first exposure is the earliest ``exposed_at`` of the edges into them. Edges can
+join people of one tier, or point to a lower tier.
 
 **The fetch contract.** ``fetch(citizens, since, until)`` returns rows
 (:class:`~tracing.rows.Exposure`, :class:`~warehouse.presence.Presence` or
@@ -32,7 +55,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import networkx as nx
 
@@ -42,14 +65,13 @@ from tracing.graph import edge_attributes
 from tracing.judging import Row, counted_at, drop_short_imported, exposures_among
 from tracing.rows import Exposure
 from tracing.rules import TraceRules, moment_of
-from warehouse.presence import PlacePresence
 
 Fetch = Callable[[frozenset[str], datetime, datetime], Iterable[Row]]
 _DAY = timedelta(days=1)
 
 
 class FetchRequest(NamedTuple):
-    """The people whose rows the next tier needs, and the period [since, until) to read."""
+    """The people whose rows the next round needs, and the period [since, until) to read."""
 
     citizens: frozenset[str]
     since: datetime
@@ -63,7 +85,7 @@ def start_graph(case: str, infectious_from: date | datetime, until: datetime, ru
     >>> from tracing.rules import DEFAULT_TRACE_RULES
     >>> graph = start_graph("F0", date(2021, 7, 1), datetime(2021, 7, 20, tzinfo=timezone.utc), DEFAULT_TRACE_RULES)
     >>> graph.nodes["F0"]
-    {'tier': 0, 'first_exposure': None, 'isolated_at': None}
+    {'tier': 0, 'first_exposure': None, 'first_exposure_hops': 0, 'isolated_at': None}
     >>> graph.graph["since"].isoformat(), graph.graph["rules"]
     ('2021-06-30T17:00:00+00:00', 'truyvet-trace-default-1')
     """
@@ -72,7 +94,8 @@ def start_graph(case: str, infectious_from: date | datetime, until: datetime, ru
     if since >= until:
         raise InvalidTrace(f"infectious_from ({since.isoformat()}) must be before until ({until.isoformat()})")
     graph = nx.DiGraph(case=case, direction="forward", rules=rules.name, since=since, until=until)
-    graph.add_node(case, tier=0, first_exposure=None, isolated_at=_isolation(isolations, case))
+    graph.add_node(case, tier=0, first_exposure=None, first_exposure_hops=0,
+                   isolated_at=_isolation(isolations, case))
     return graph
 
 
@@ -119,58 +142,77 @@ def fetch_period(since: datetime, until: datetime, rules: TraceRules) -> tuple[d
 
 def expand(graph: nx.DiGraph, frontier: Collection[str], rows: Iterable[Row], rules: TraceRules,
            isolations: Mapping[str, datetime] | None = None) -> set[str]:
-    """Add the next tier to ``graph`` (in place) from ``rows``; return that tier's people.
+    """Run the next round of the trace on ``graph`` (in place) from ``rows``; return its frontier.
 
-    ``frontier`` holds people of one tier k; everyone with an exposure that counts (see the
-    module docstring) with one of them and not yet in the graph becomes tier k + 1, first
-    exposed at the earliest such exposure, with an edge from each frontier person they met.
+    ``frontier`` is the frontier the round before returned (at first, the case alone): people
+    it reached by chains of k exposures, sooner than before. This round counts their
+    exposures (see the module docstring) from their first exposure on, and returns the people
+    it reached sooner: newcomers, who are Fk+1, and people already traced whom a chain of k + 1
+    exposures reached earlier than they were first exposed. Edges go into them as the module
+    docstring says; the edges out of the frontier that were already in the graph are counted
+    again from the frontier's new first exposures.
 
     >>> from tracing.rules import DEFAULT_TRACE_RULES as rules
     >>> t = datetime(2021, 7, 1, tzinfo=timezone.utc)
     >>> def met(a, b, hours):
     ...     return Exposure(a, b, "SHOP", t + timedelta(hours=hours), t + timedelta(hours=hours), 0, "QD-1", "stream", "point_window")
+    >>> rows = [met("F0", "B", 1), met("B", "A", 2), met("F0", "A", 10), met("A", "C", 5), met("A", "D", 1)]
     >>> graph = start_graph("F0", t, t + timedelta(days=5), rules)
-    >>> expand(graph, {"F0"}, [met("F0", "A", 2), met("A", "B", 1)], rules)
-    {'A'}
-    >>> expand(graph, {"A"}, [met("F0", "A", 2), met("A", "B", 1), met("A", "C", 3)], rules)  # B met A too early
-    {'C'}
-    >>> graph.nodes["C"]["tier"], graph.edges["A", "C"]["exposed_at"].hour
-    (2, 3)
+    >>> sorted(expand(graph, {"F0"}, rows, rules))
+    ['A', 'B']
+    >>> sorted(expand(graph, {"A", "B"}, rows, rules))  # B met A before F0 did; D met A too early
+    ['A']
+    >>> graph.nodes["A"]["tier"], graph.nodes["A"]["first_exposure"].hour, sorted(graph.predecessors("A"))
+    (1, 2, ['B', 'F0'])
+    >>> sorted(expand(graph, {"A"}, rows, rules)), graph.nodes["C"]["tier"]
+    (['C'], 3)
     """
     if graph.graph.get("rules") != rules.name:
         raise InvalidTrace(f"the graph was traced under {graph.graph.get('rules')!r}, not {rules.name!r}")
     frontier = set(frontier)
-    tier = _tier_of(graph, frontier)
+    hops = _hops_of(graph, frontier) + 1
+    case = graph.graph["case"]
     periods = {citizen: _period(graph, citizen) for citizen in frontier}
-    # Presences of people already traced (outside the frontier) cannot reach anyone new.
-    rows = [row for row in rows if _person_of(row) not in graph or _person_of(row) in frontier]
     counted: dict[tuple[str, str], list[tuple[datetime, Exposure]]] = defaultdict(list)
     for exposure in exposures_among(rows, rules, frontier):
         for parent in exposure.citizens:
             child = exposure.other(parent)
-            if parent not in frontier or child in graph:
+            if parent not in frontier or child == case:
                 continue
             at = counted_at(exposure, *periods[parent], rules)
             if at is not None:
                 counted[parent, child].append((at, exposure))
-    reached: dict[str, list[tuple[str, dict]]] = defaultdict(list)
+    reached: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for (parent, child), found in sorted(counted.items()):
         if any(e.source == "imported" for _, e in found):
             kept = {id(e) for e in drop_short_imported([e for _, e in found], rules)}
             found = [(at, e) for at, e in found if id(e) in kept]
         if found:
-            reached[child].append((parent, edge_attributes(found)))
+            reached[child][parent] = edge_attributes(found)
+    sooner = set()
     for child, edges in sorted(reached.items()):
-        first = min(attributes["exposed_at"] for _, attributes in edges)
-        graph.add_node(child, tier=tier + 1, first_exposure=first, isolated_at=_isolation(isolations, child))
-        for parent, attributes in edges:
-            graph.add_edge(parent, child, **attributes)
-    return set(reached)
+        first = min(attributes["exposed_at"] for attributes in edges.values())
+        if child not in graph:
+            graph.add_node(child, tier=hops, first_exposure=first, first_exposure_hops=hops,
+                           isolated_at=_isolation(isolations, child))
+            new_edges = set(edges)  # every last link of a chain as short as the tier
+        elif first < graph.nodes[child]["first_exposure"]:
+            graph.nodes[child].update(first_exposure=first, first_exposure_hops=hops)
+            new_edges = {parent for parent, attributes in edges.items() if attributes["exposed_at"] == first}
+        else:
+            new_edges = set()
+        if new_edges:
+            sooner.add(child)
+        for parent, attributes in edges.items():
+            # An edge already there is counted again from its parent's earlier first exposure.
+            if parent in new_edges or graph.has_edge(parent, child):
+                graph.add_edge(parent, child, **attributes)
+    return sooner
 
 
 def trace(case: str, infectious_from: date | datetime, depth: int, rules: TraceRules, fetch: Fetch, *,
           until: datetime, isolations: Mapping[str, datetime] | None = None) -> nx.DiGraph:
-    """The trace graph of ``case`` to ``depth`` tiers, reading rows with one ``fetch`` per tier.
+    """The trace graph of ``case`` over chains of at most ``depth`` exposures, one ``fetch`` per round.
 
     ``isolations`` maps people to the moment they were isolated; ``until`` ends the trace (the
     moment it is asked, or the end of the period an official chose).
@@ -213,21 +255,16 @@ def _period(graph: nx.DiGraph, citizen: str) -> tuple[datetime, datetime]:
     return since, until
 
 
-def _tier_of(graph: nx.DiGraph, frontier: set[str]) -> int:
+def _hops_of(graph: nx.DiGraph, frontier: set[str]) -> int:
+    """The length of the chains that gave the frontier its first exposures: one round's."""
     missing = sorted(frontier - set(graph))
     if missing:
         raise InvalidTrace(f"the frontier holds people not in the graph: {missing}")
-    found = {graph.nodes[citizen]["tier"] for citizen in frontier}
+    found = {graph.nodes[citizen]["first_exposure_hops"] for citizen in frontier}
     if len(found) > 1:
-        raise InvalidTrace(f"the frontier mixes tiers {sorted(found)}")
+        raise InvalidTrace(f"the frontier mixes rounds {sorted(found)}: people first exposed through "
+                           f"chains of different lengths")
     return found.pop() if found else 0
-
-
-def _person_of(row: Row) -> str | None:
-    """The person of a presence row; None for an exposure (two people)."""
-    if isinstance(row, Exposure):
-        return None
-    return row.presence.citizen_id if isinstance(row, PlacePresence) else row.citizen_id
 
 
 def _isolation(isolations: Mapping[str, datetime] | None, citizen: str) -> datetime | None:

@@ -9,13 +9,17 @@ Graph attributes (``graph.graph``): ``case``, ``direction`` (``forward`` for
 
 Node attributes:
 
-- ``tier``: 0 for the case, k for an Fk (forward); -1 for a possible source (backward);
-- ``first_exposure``: the first moment the person counts as exposed (forward; None for the case);
-  their own contacts count from then on;
+- ``tier``: 0 for the case, k for an Fk (forward: the fewest exposures of any time-respecting
+  chain from the case); -1 for a possible source (backward);
+- ``first_exposure``: the first moment the person counts as exposed (forward: along any chain
+  within the trace's depth, possibly longer than their tier; None for the case); their own
+  contacts count from then on, within the depth;
+- ``first_exposure_hops``: how many exposures that earliest chain has (forward; 0 for the case);
 - ``last_exposure``: the last moment a possible source was with the case (backward);
 - ``isolated_at``: when the person was isolated, if known (their contacts count until then).
 
-Edge attributes, one edge per pair, summing up the pair's exposures that count:
+Edge attributes, one edge per pair, summing up the pair's exposures that count (which pairs get
+an edge in a forward trace: :mod:`tracing.forward`):
 
 - ``exposed_at``: the first moment an exposure of the pair counts;
 - ``place_id``, ``rule_version``, ``source``, ``criterion``: those of the exposure that counts

@@ -17,6 +17,7 @@ from truyvet.import_cli import import_
 from truyvet.places_cli import place
 from truyvet.simulate_cli import simulate
 from truyvet.staff_cli import declaration, station, user
+from truyvet.trace_cli import trace
 
 
 def _local_broker(settings: Settings) -> LocalBroker:
@@ -179,3 +180,4 @@ main.add_command(user)
 main.add_command(station)
 main.add_command(declaration)
 main.add_command(simulate)
+main.add_command(trace)

@@ -15,6 +15,8 @@ import click
 from config import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
     from ingest.errors import Message
 
 
@@ -43,6 +45,29 @@ def registry(current: Settings | None = None) -> Iterator[None]:
             yield
     finally:
         app.close()
+
+
+@contextmanager
+def open_warehouse(current: Settings, consequence: str) -> Iterator[Client]:
+    """The warehouse client of ``current``, closed afterwards; a clear error if it cannot open.
+
+    ``consequence`` says what failing means for the command ("nothing was stored").
+    """
+    from warehouse.client import connect
+    from warehouse.errors import WarehouseError, WarehouseLocked
+
+    try:
+        client = connect(current.clickhouse_url)
+    except WarehouseError as exc:
+        # chDB does not always say that another process holds the directory.
+        embedded = current.clickhouse_url.startswith("chdb:") and not isinstance(exc, WarehouseLocked)
+        raise click.ClickException(f"{exc}; {consequence}" + (
+            " (an embedded warehouse opens in one process at a time: is `truyvet run` or a worker "
+            "using it? stop it and try again)" if embedded else "")) from exc
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def bilingual(message: Message) -> str:

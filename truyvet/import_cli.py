@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from truyvet.cliapp import bilingual, registry, settings
+from truyvet.cliapp import bilingual, open_warehouse, registry, settings
 
 
 @click.group("import")
@@ -96,8 +96,7 @@ def contacts(file: Path, dry_run: bool) -> None:
     from datetime import datetime, timezone
 
     from ingest.contactlog import UnreadableContactLog, parse_contact_log
-    from warehouse.client import connect
-    from warehouse.errors import WarehouseError, WarehouseLocked
+    from warehouse.errors import WarehouseError
     from warehouse.imported import store_imported_contacts
     from webapp.scanlog_import import registered_places
 
@@ -118,20 +117,11 @@ def contacts(file: Path, dry_run: bool) -> None:
         click.echo("nothing stored" + (" (dry run)" if dry_run else ""))
         sys.exit(0 if report.ok else 1)
 
-    try:
-        warehouse = connect(current.clickhouse_url)
-    except WarehouseError as exc:
-        # chDB does not always say that another process holds the directory.
-        embedded = current.clickhouse_url.startswith("chdb:") and not isinstance(exc, WarehouseLocked)
-        raise click.ClickException(f"{exc}; nothing was stored" + (
-            " (an embedded warehouse opens in one process at a time: is `truyvet run` or a worker "
-            "using it? stop it and import again)" if embedded else "")) from exc
-    try:
-        result = store_imported_contacts(warehouse, report.contacts)
-    except WarehouseError as exc:
-        raise click.ClickException(f"{exc}; import the file again once fixed: nothing is stored twice") from exc
-    finally:
-        warehouse.close()
+    with open_warehouse(current, "nothing was stored") as warehouse:
+        try:
+            result = store_imported_contacts(warehouse, report.contacts)
+        except WarehouseError as exc:
+            raise click.ClickException(f"{exc}; import the file again once fixed: nothing is stored twice") from exc
     click.echo(f"warehouse: {result.added} added, {result.updated} updated (another place), "
                f"{result.unchanged} already stored")
     sys.exit(0 if report.ok else 1)

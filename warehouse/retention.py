@@ -4,7 +4,8 @@ Migrations cannot know the deployment's setting, and a TTL change rewrites TTL i
 every part, so this reads the tables' current TTL and alters only the tables that differ.
 Everything derived from scans (contacts, crowd exposures, rejections) follows the same setting:
 a contact kept longer than the scans it came from would outlive what it says about a person.
-Imported contacts (interviews, proximity devices) are movement data of the same kind.
+Imported contacts (interviews, proximity devices) are movement data of the same kind, and an
+exposure alert says where and when its contact was exposed.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 RETENTION_TABLES = ("scans", "scans_by_citizen")
 # Every table under the setting, and the time its rows are kept from: a contact from the last
 # moment the two were together (the moment tracing needs it until), an imported contact from its
-# end likewise, a crowd from the end of its hour, a rejection from when the refused event happened.
+# end likewise, a crowd from the end of its hour, a rejection from when the refused event happened,
+# an exposure alert from the contact's first exposure (past retention, past any incubation too).
 KEPT_FROM: dict[str, str] = {
     **{table: "ts" for table in RETENTION_TABLES},
     "contacts": "last_together",
@@ -31,6 +33,7 @@ KEPT_FROM: dict[str, str] = {
     "imported_contacts_by_citizen": "ended_at",
     "crowd_exposures": "window_end",
     "rejections": "occurred_at",
+    "exposure_alerts": "first_exposure",
 }
 # A century: beyond it the expiry date leaves DateTime's range and the TTL means nothing.
 MAX_RETENTION_DAYS = 36_500

@@ -8,8 +8,9 @@ from flask import Flask
 from sqlalchemy import event
 
 from config import Settings
-from webapp import (auth, checkpoint, citizen, errors, extensions, home, i18n, jsonbody, official, ops,
-                    qr, roles)
+from webapp import (auth, cases, checkpoint, citizen, errors, extensions, home, i18n, jsonbody, official,
+                    openapi, ops, qr, roles, traces)
+from webapp import audit
 from webapp.resources import Resources
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -61,8 +62,10 @@ def create_app(settings: Settings | None = None, *, warehouse: Client | None = N
     i18n.init_app(app)
     qr.init_app(app, settings)
     errors.init_app(app)
-    for blueprint in (home.bp, ops.bp, auth.bp, citizen.bp, checkpoint.bp, official.bp):
+    for blueprint in (home.bp, ops.bp, auth.bp, citizen.bp, checkpoint.bp, official.bp, traces.bp, cases.bp,
+                      openapi.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(audit.bp)  # the read audit's admin page (and its table, in the metadata)
     roles.check_declared(app)
     resources.start()
     atexit.register(app.close)  # gunicorn workers exit through atexit: flush the producer

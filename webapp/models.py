@@ -1,4 +1,4 @@
-"""CRUD tables: the population registry, declarations, and the outbox that feeds Kafka."""
+"""CRUD tables: the population registry, declarations, cases, and the outbox that feeds Kafka."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
@@ -6,7 +6,7 @@ from typing import Any
 
 from flask_login import UserMixin
 from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer,
-                        LargeBinary, String, Table)
+                        LargeBinary, String, Table, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -166,3 +166,22 @@ class CheckpointDecision(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     station_id: Mapped[int | None] = mapped_column(ForeignKey("station_tokens.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Case(db.Model):
+    """A confirmed case (F0) reported by a health official; its event goes to the cases topic.
+
+    One case per person and date: the same report again is the case already stored (the
+    unique constraint settles two reports racing each other).
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("citizen_id", "case_date", name="uq_cases_citizen_date"),)
+
+    case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    citizen_id: Mapped[str] = mapped_column(String(12))  # CCCD, in the registry; indexed by the constraint
+    date_kind: Mapped[str] = mapped_column(String(6))  # onset or sample: streams.records.CaseEvent.DATE_KINDS
+    case_date: Mapped[date] = mapped_column(Date)
+    isolated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reported_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

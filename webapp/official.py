@@ -15,6 +15,7 @@ from warehouse.contacts import MAX_PLACE_WINDOW, contacts_at_place, crowd_exposu
 from warehouse.errors import TooMuchToRead
 from warehouse.presence import presences_at_place
 from webapp import scans
+from webapp.audit import audited
 from webapp.extensions import db
 from webapp.models import Place
 from webapp.resources import get_warehouse
@@ -41,6 +42,7 @@ TOO_MUCH = Message("the window holds more records than one answer may carry: ask
 
 @bp.get("/api/v1/citizens/<citizen_id>/scans")
 @allow(Role.OFFICIAL)
+@audited("movements", "citizen_id", ("limit", "before"))  # the reason first: no reason, nothing read
 def citizen_scans(citizen_id: str):
     """One person's scans, newest first; ``?limit=`` (1-1000) and ``?before=<next cursor>`` page on."""
     return scans.scans_of_citizen(citizen_id, request.args.get("limit"), request.args.get("before"))
@@ -48,6 +50,7 @@ def citizen_scans(citizen_id: str):
 
 @bp.get("/api/v1/places/<place_code>/presences")
 @allow(Role.OFFICIAL)
+@audited("place_view", "place_code", ("since", "until"), view="presences")
 def place_presences(place_code: str):
     """Everyone at a place in ``?since=&until=`` (the last 24 h by default), with their registry flag."""
     place, since, until = _place_and_window(place_code, request.args)
@@ -58,13 +61,14 @@ def place_presences(place_code: str):
     return {
         **_answer_head(place, since, until),
         "presences": [{"citizen_id": item.presence.citizen_id, "kind": item.presence.kind,
-                       "start": _utc(item.presence.start), "end": _utc(item.presence.end),
+                       "start": utc_text(item.presence.start), "end": utc_text(item.presence.end),
                        "registered": item.registered} for item in found],
     }
 
 
 @bp.get("/api/v1/places/<place_code>/contacts")
 @allow(Role.OFFICIAL)
+@audited("place_view", "place_code", ("since", "until"), view="contacts")
 def place_contacts(place_code: str):
     """The contact edges at a place in ``?since=&until=``, and the hours too crowded to pair up."""
     place, since, until = _place_and_window(place_code, request.args)
@@ -76,10 +80,10 @@ def place_contacts(place_code: str):
     return {
         **_answer_head(place, since, until),
         "contacts": [{"citizen_a": edge.citizen_a, "citizen_b": edge.citizen_b, "criterion": edge.criterion,
-                      "rule_version": edge.rule_version, "window_start": _utc(edge.window_start),
-                      "first_together": _utc(edge.first_together), "last_together": _utc(edge.last_together),
+                      "rule_version": edge.rule_version, "window_start": utc_text(edge.window_start),
+                      "first_together": utc_text(edge.first_together), "last_together": utc_text(edge.last_together),
                       "overlap_minutes": edge.overlap_minutes} for edge in edges],
-        "crowd_exposures": [{"window_start": _utc(crowd.window_start), "window_end": _utc(crowd.window_end),
+        "crowd_exposures": [{"window_start": utc_text(crowd.window_start), "window_end": utc_text(crowd.window_end),
                              "head_count": crowd.head_count, "rule_version": crowd.rule_version}
                             for crowd in crowds],
     }
@@ -90,22 +94,34 @@ def _place_and_window(place_code: str, args: Mapping[str, str]) -> tuple[Place, 
     place = db.session.get(Place, place_code)
     if place is None:
         raise NotFound(f"no place with code {place_code!r}")
-    errors: dict[str, Message] = {}
-    given = {name: _moment(args.get(name), name, errors) for name in ("since", "until")}
+    since, until = window_arg(args)
+    return place, since, until
+
+
+def window_arg(args: Mapping[str, str], default_span: timedelta = DEFAULT_WINDOW,
+               longest: timedelta = MAX_PLACE_WINDOW, too_long: Message = WINDOW_TOO_LONG,
+               errors: dict[str, Message] | None = None) -> tuple[datetime, datetime]:
+    """The window [since, until) of ``args``, or InvalidInput naming each bad field.
+
+    ``until`` defaults to now, ``since`` to ``default_span`` before ``until``; at most ``longest``.
+    ``errors`` found in the caller's other fields are raised with these.
+    """
+    errors = {} if errors is None else errors
+    given = {name: moment_arg(args.get(name), name, errors) for name in ("since", "until")}
     if errors:
         raise InvalidInput(errors)
     until = given["until"] or datetime.now(timezone.utc)
-    since = given["since"] or until - DEFAULT_WINDOW
+    since = given["since"] or until - default_span
     # The problem belongs to the field the caller gave: the other one is a default.
     field = "until" if given["until"] else "since"
     if since >= until:
         raise InvalidInput({field: SINCE_BEFORE_UNTIL})
-    if until - since > MAX_PLACE_WINDOW:
-        raise InvalidInput({field: WINDOW_TOO_LONG})
-    return place, since, until
+    if until - since > longest:
+        raise InvalidInput({field: too_long})
+    return since, until
 
 
-def _moment(value: str | None, field: str, errors: dict[str, Message]) -> datetime | None:
+def moment_arg(value: str | None, field: str, errors: dict[str, Message]) -> datetime | None:
     """An aware UTC time from ``value``; None when absent; an error per field when malformed.
 
     Compared before converting: aware comparisons never overflow, astimezone() may near year 1.
@@ -134,9 +150,9 @@ def _iso_or_none(value: str) -> datetime | None:
 
 
 def _answer_head(place: Place, since: datetime, until: datetime) -> dict[str, Any]:
-    return {"place_code": place.code, "place_name": place.name, "since": _utc(since), "until": _utc(until)}
+    return {"place_code": place.code, "place_name": place.name, "since": utc_text(since), "until": utc_text(until)}
 
 
-def _utc(moment: datetime) -> str:
+def utc_text(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds, as every time in the API: 2026-11-28T01:00:00.000Z."""
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

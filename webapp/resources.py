@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from sqlalchemy import text
 
 from config import Settings
+from tracing.rules import TraceRuleSets, load_trace_rules
 from ingest.producer import EventPublisher, check_broker
 from warehouse.client import connect, ping
 from webapp.extensions import db
@@ -25,10 +26,12 @@ log = logging.getLogger(__name__)
 
 
 class Resources:
-    """The publisher, the outbox relay, the warehouse client and the health monitor of one app."""
+    """The publisher, the outbox relay, the warehouse client and the health monitor of one app,
+    and the trace rule sets it offers (read once: a bad rules file stops the app at start)."""
 
     def __init__(self, app: Flask, settings: Settings, warehouse: Client | None = None) -> None:
         self.settings = settings
+        self.trace_rules: TraceRuleSets = load_trace_rules(settings.trace_rules or None)
         self._app = app
         self._warehouse = warehouse
         self._owns_warehouse = warehouse is None

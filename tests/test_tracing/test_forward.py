@@ -49,13 +49,17 @@ def test_a_person_reached_by_two_paths_keeps_the_lowest_tier_and_its_earliest_ex
         met("F0", "A", 10), met("F0", "B", 2),
         met("A", "D", 14), met("B", "D", 11, place="SCHOOL"),  # D: an F2 twice, first through B
         met("D", "F0", 20),                                      # met the case later too: an F1
-        met("B", "X", 3), met("X", "Y", 4), met("Y", "Z", 5), met("A", "Z", 15),  # Z: F2 via A, not F4
+        met("B", "X", 3), met("X", "Y", 4), met("Y", "Z", 5), met("A", "Z", 15),  # Z: F2 via A, exposed via Y
     ]
     graph = traced(rows, depth=4)
 
-    assert tier_of(graph)["D"] == 1 and graph.nodes["D"]["first_exposure"] == at(20)
-    assert tier_of(graph)["Z"] == 2 and graph.nodes["Z"]["first_exposure"] == at(15)
+    assert tier_of(graph)["D"] == 1 and graph.nodes["D"]["first_exposure"] == at(11)
+    assert set(graph.predecessors("D")) == {"F0", "B"}  # why D is an F1, and who exposed D first
+    assert tier_of(graph)["Z"] == 2 and graph.nodes["Z"]["first_exposure"] == at(5)
+    assert graph.nodes["Z"]["first_exposure_hops"] == 4  # F0 -> B -> X -> Y -> Z
+    assert set(graph.predecessors("Z")) == {"A", "Y"}
     assert tier_of(graph)["X"] == 2 and tier_of(graph)["Y"] == 3
+    assert traced(rows, depth=3).nodes["Z"]["first_exposure"] == at(15)  # the chain through Y is too long
 
     graph = traced([row for row in rows if row.citizens != ("D", "F0")])
     assert tier_of(graph)["D"] == 2
@@ -65,15 +69,60 @@ def test_a_person_reached_by_two_paths_keeps_the_lowest_tier_and_its_earliest_ex
     assert graph.edges["A", "D"]["exposed_at"] == at(14)
 
 
-def test_a_late_f1_keeps_its_f1_label_and_time_even_if_a_longer_path_reached_it_earlier():
-    # E met the case at hour 30 (F1), and B, an F1 since hour 2, at hour 5. E stays an F1 exposed
-    # at hour 30, so E's contact at hour 20 is not traced: the rule the engine follows
-    # (lowest tier, then earliest exposure within it), pinned here so a change to it is seen.
-    rows = [met("F0", "B", 2), met("F0", "E", 30), met("B", "E", 5), met("E", "G", 20)]
-    graph = traced(rows)
+def test_a_longer_chain_that_reached_someone_earlier_traces_their_contacts_from_then():
+    # F0 met A only at hour 10, but F0 met B at 1 and B met A at 2: A was exposed from hour 2, so
+    # C, whom A met at 5, was exposed along F0 -> B -> A -> C. Missing C would miss a real contact.
+    rows = [met("F0", "B", 1), met("B", "A", 2), met("F0", "A", 10), met("A", "C", 5)]
 
-    assert tier_of(graph) == {"F0": 0, "B": 1, "E": 1}
-    assert graph.nodes["E"]["first_exposure"] == at(30)
+    graph = traced(rows, depth=3)
+    assert tier_of(graph) == {"F0": 0, "A": 1, "B": 1, "C": 3}
+    assert graph.nodes["A"]["first_exposure"] == at(2) and graph.nodes["A"]["first_exposure_hops"] == 2
+    assert graph.nodes["C"]["first_exposure"] == at(5)
+    assert set(graph.predecessors("A")) == {"F0", "B"}  # F0 makes A an F1; B exposed A first
+    assert graph.edges["F0", "A"]["exposed_at"] == at(10) and graph.edges["B", "A"]["exposed_at"] == at(2)
+    assert list(graph.predecessors("C")) == ["A"] and graph.edges["A", "C"]["exposed_at"] == at(5)
+
+    graph = traced(rows, depth=2)  # C is three exposures away
+    assert tier_of(graph) == {"F0": 0, "A": 1, "B": 1}
+    assert graph.nodes["A"]["first_exposure"] == at(2)
+
+    # Isolated before meeting A, B could not have exposed A: A counts from hour 10, C is no contact.
+    graph = traced(rows, depth=3, isolations={"B": at(1.5)})
+    assert tier_of(graph) == {"F0": 0, "A": 1, "B": 1}
+    assert graph.nodes["A"]["first_exposure"] == at(10)
+
+
+def test_presences_of_people_already_traced_can_bring_their_exposure_forward():
+    # A is an F1 from hour 10. B, an F2 from hour 1.5, scanned in at the cafe at 02:00, a quarter
+    # of an hour before A: a chain of three exposures reached A at that meeting, from its first
+    # scan, and then C at 05:00. A's presence is read while A is not in the round's frontier.
+    rows = [met("F0", "A", 10), met("F0", "X", 1), met("X", "B", 1.5),
+            scan("B", 2, "CAFE"), scan("A", 2.25, "CAFE"), met("A", "C", 5)]
+    graph = traced(rows, depth=4)
+
+    assert tier_of(graph) == {"F0": 0, "A": 1, "X": 1, "B": 2, "C": 4}
+    assert graph.nodes["A"]["first_exposure"] == at(2) and graph.nodes["A"]["first_exposure_hops"] == 3
+    assert graph.edges["B", "A"]["place_id"] == "CAFE"
+    assert "C" not in traced(rows, depth=3)
+
+
+def test_someone_reached_sooner_is_read_again_over_their_whole_period():
+    # P is an F1 from hour 15, then exposed from hour 3 through B. P's interviews with Q add up
+    # to 20 minutes only with the one after hour 15, which the read of P's first period covered.
+    rules = replace(RULES, name="QD-imported-15", min_imported=timedelta(minutes=15))
+    rows = [met("F0", "P", 15), met("F0", "B", 1), met("B", "P", 3),
+            talked("P", "Q", 5, 10), talked("P", "Q", 20, 10)]
+    calls = []
+    graph = traced(rows, rules=rules, calls=calls)
+
+    assert tier_of(graph) == {"F0": 0, "B": 1, "P": 1, "Q": 3}
+    assert graph.nodes["Q"]["first_exposure"] == at(5)
+    assert graph.edges["P", "Q"]["minutes"] == 20 and graph.edges["P", "Q"]["exposure_count"] == 2
+    assert [citizens for citizens, _, _ in calls] == [{"F0"}, {"B", "P"}, {"P"}]
+    _, since, until = calls[2]
+    assert since <= at(3) - RULES.point_window and until >= FAR + RULES.point_window
+
+    assert "Q" not in traced(rows[:4], rules=rules)  # ten minutes are no contact
 
 
 def test_stream_and_imported_contacts_mix_with_a_minimum_for_imported_ones():
@@ -155,7 +204,7 @@ def test_a_date_only_record_counts_over_its_whole_day_unless_the_rules_say_other
     assert set(traced(rows, rules=replace(RULES, name="no-dates", same_day="ignore"))) == {"F0", "A"}
 
 
-def test_each_read_covers_the_open_periods_of_one_tier_with_the_rules_margins():
+def test_each_read_covers_the_open_periods_of_one_round_with_the_rules_margins():
     rows = [met("F0", "A", 5), met("F0", "B", 6), met("A", "C", 8), met("B", "D", 9)]
     calls = []
     graph = traced(rows, isolations={"B": at(4)}, calls=calls)  # B was isolated before meeting F0
@@ -184,12 +233,12 @@ def test_a_trace_that_cannot_be_asked_is_refused(change, message):
         trace("F0", at(0), arguments["depth"], RULES, fetcher([]), until=arguments["until"])
 
 
-def test_a_step_under_other_rules_or_across_tiers_is_refused():
+def test_a_step_under_other_rules_or_across_rounds_is_refused():
     graph = start_graph("F0", at(0), FAR, RULES)
     expand(graph, {"F0"}, [met("F0", "A", 1)], RULES)
     with pytest.raises(InvalidTrace, match="traced under 'truyvet-trace-default-1', not 'other'"):
         expand(graph, {"A"}, [], replace(RULES, name="other"))
-    with pytest.raises(InvalidTrace, match=r"mixes tiers \[0, 1\]"):
+    with pytest.raises(InvalidTrace, match=r"mixes rounds \[0, 1\]"):
         expand(graph, {"F0", "A"}, [], RULES)
     with pytest.raises(InvalidTrace, match="not in the graph"):
         expand(graph, {"Q"}, [], RULES)

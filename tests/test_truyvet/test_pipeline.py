@@ -38,7 +38,7 @@ def scan(system, place: str, citizen: str, ts: datetime, direction: str) -> str:
 
 def place_answer(system, place: str, what: str, since: datetime) -> dict:
     response = system["official"].get(f"{system['url']}/api/v1/places/{place}/{what}", timeout=10,
-                                      params={"since": since.isoformat()})
+                                      params={"since": since.isoformat(), "reason": "case_investigation"})
     assert response.status_code == 200, response.text
     return response.json()
 

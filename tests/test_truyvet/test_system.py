@@ -30,7 +30,8 @@ def post_scan(system, **fields) -> requests.Response:
 
 
 def scans_of(system, citizen_id: str) -> list[dict]:
-    response = system["official"].get(f"{system['url']}/api/v1/citizens/{citizen_id}/scans?limit=1000", timeout=10)
+    response = system["official"].get(f"{system['url']}/api/v1/citizens/{citizen_id}/scans", timeout=10,
+                                      params={"limit": 1000, "reason": "case_investigation"})
     assert response.status_code == 200, response.text
     return response.json()["scans"]
 

@@ -39,6 +39,18 @@ def verified_scan(event_id: str, citizen_id: str, registered: bool = True, **cha
     return VerifiedScan(**plain.asdict(), registered=registered)
 
 
+class Reads:
+    """A client that remembers how many rows each query read (ClickHouse's own count)."""
+
+    def __init__(self, client) -> None:
+        self.client, self.rows = client, []
+
+    def query(self, *args, **kwargs):
+        result = self.client.query(*args, **kwargs)
+        self.rows.append(int(result.summary["read_rows"]))
+        return result
+
+
 def random_place() -> str:
     """A place id no other test uses (tests share the warehouse)."""
     return f"PL-{uuid.uuid4().hex[:12]}"

@@ -63,7 +63,7 @@ def test_an_official_enrols_a_second_factor_at_the_first_sign_in(app, client):
         client, "/dang-nhap/ma-xac-thuc")})
 
     assert right.status_code == 302
-    assert client.get("/api/v1/citizens/001090000001/scans").status_code == 200
+    assert client.get("/api/v1/citizens/001090000001/scans?reason=case_investigation").status_code == 200
     with app.app_context():
         assert db.session.scalar(db.select(User.totp_secret).where(User.username == "bs-lan")) == secret
 

@@ -21,7 +21,7 @@ def iso(moment: datetime) -> str:
 
 
 def window(since: datetime, until: datetime) -> str:
-    return f"?since={quote(since.isoformat())}&until={quote(until.isoformat())}&lang=en"
+    return f"?since={quote(since.isoformat())}&until={quote(until.isoformat())}&lang=en&reason=case_investigation"
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_without_a_window_the_last_24_hours_are_read(official_client, warehouse,
     write_scans(warehouse, [verified_scan(f"{recent}-1", recent, ts=now - H, place_id=place),
                             verified_scan(f"{old}-1", old, ts=now - 25 * H, place_id=place)])
 
-    answer = official_client.get(f"/api/v1/places/{place}/presences").json
+    answer = official_client.get(f"/api/v1/places/{place}/presences?reason=case_investigation").json
 
     assert [p["citizen_id"] for p in answer["presences"]] == [recent]
     since, until = (datetime.fromisoformat(answer[k]) for k in ("since", "until"))
@@ -84,14 +84,14 @@ def test_without_a_window_the_last_24_hours_are_read(official_client, warehouse,
 
 def test_an_unencoded_plus_in_the_offset_is_read_as_one(official_client, place):
     response = official_client.get(f"/api/v1/places/{place}/contacts?since=2026-11-28T08:00:00+07:00"
-                                   "&until=2026-11-28T09:00:00+07:00")
+                                   "&until=2026-11-28T09:00:00+07:00&reason=case_investigation")
     assert response.status_code == 200
     assert (response.json["since"], response.json["until"]) == ("2026-11-28T01:00:00.000Z", "2026-11-28T02:00:00.000Z")
 
 
 @pytest.mark.parametrize("what", ["presences", "contacts"])
 def test_an_unknown_place_is_a_json_404(official_client, what):
-    response = official_client.get(f"/api/v1/places/{random_place()}/{what}")
+    response = official_client.get(f"/api/v1/places/{random_place()}/{what}?reason=case_investigation")
     assert response.status_code == 404
     assert "no place with code" in response.json["error"]
 
@@ -111,7 +111,7 @@ def test_an_unknown_place_is_a_json_404(official_client, what):
 ])
 def test_a_bad_window_is_a_400_naming_the_field(official_client, place, query, field, message):
     for what in ("presences", "contacts"):
-        response = official_client.get(f"/api/v1/places/{place}/{what}?{query}&lang=en")
+        response = official_client.get(f"/api/v1/places/{place}/{what}?{query}&lang=en&reason=case_investigation")
         assert response.status_code == 400, response.json
         assert list(response.json["errors"]) == [field]
         assert message in response.json["errors"][field]
@@ -127,7 +127,8 @@ def test_injection_attempts_are_refused_not_run(official_client, warehouse, plac
     (a, b) = pair()
     write_contacts(warehouse, [edge(place, (a, b))])
 
-    response = official_client.get(path.format(place=place))
+    url = path.format(place=place)
+    response = official_client.get(url + ("&" if "?" in url else "?") + "reason=case_investigation")
 
     assert response.status_code in (400, 404), response.status_code
     assert a not in response.get_data(as_text=True)

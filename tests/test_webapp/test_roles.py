@@ -11,7 +11,7 @@ from tests.staff import add_staff, csrf_token, sign_in, station_headers
 from webapp.roles import ANYONE, Role, allow, allowed_roles, check_declared
 
 SAMPLE_VALUES = {"place_code": "CP-HN-01", "citizen_id": None, "declaration_id": "0" * 32,
-                 "province_code": 1, "filename": "citizen.css", "event_id": "0" * 32}
+                 "province_code": 1, "ward_code": 26734, "filename": "citizen.css", "event_id": "0" * 32}
 PRINCIPALS = ("anonymous", *(role.value for role in Role))
 SIGN_OUT = "auth.logout"  # answers everyone it lets in with a redirect to the sign-in page
 

@@ -77,7 +77,7 @@ def test_citizen_scans_are_read_from_the_warehouse(official_client, warehouse):
     ts = datetime(2026, 11, 1, 7, 45, tzinfo=timezone.utc)
     write_scans(warehouse, [ScanEvent(event_id="w-1", citizen_id=citizen, place_id="MARKET-3", ts=ts, direction="in")])
 
-    response = official_client.get(f"/api/v1/citizens/{citizen}/scans")
+    response = official_client.get(f"/api/v1/citizens/{citizen}/scans?reason=case_investigation")
 
     assert response.status_code == 200
     assert response.json == {
@@ -100,6 +100,7 @@ def test_a_commuters_scans_come_newest_first_in_pages(official_client, warehouse
     seen, cursor, pages = [], None, 0
     while True:
         query = f"?limit=20&before={cursor}" if cursor else "?limit=20"
+        query += "&reason=case_investigation"
         page = official_client.get(f"/api/v1/citizens/{citizen}/scans{query}").json
         seen += [scan["event_id"] for scan in page["scans"]]
         pages += 1
@@ -112,13 +113,14 @@ def test_a_commuters_scans_come_newest_first_in_pages(official_client, warehouse
 
 
 def test_a_malformed_page_request_gets_field_errors(official_client):
-    response = official_client.get(f"/api/v1/citizens/{random_cccd()}/scans?limit=0&before=garbage&lang=en")
+    response = official_client.get(f"/api/v1/citizens/{random_cccd()}/scans?limit=0&before=garbage&lang=en"
+                                   "&reason=case_investigation")
     assert response.status_code == 400
     assert set(response.json["errors"]) == {"limit", "before"}
 
 
 def test_citizen_scans_reject_a_malformed_id(official_client):
-    response = official_client.get("/api/v1/citizens/12ab/scans?lang=en")
+    response = official_client.get("/api/v1/citizens/12ab/scans?lang=en&reason=case_investigation")
     assert response.status_code == 400
     assert response.json["errors"] == {"citizen_id": "must be a 12-digit CCCD number"}
 

@@ -1,0 +1,409 @@
+"""The read audit: who looked at whose data, when, what and why; append-only and hash-chained.
+
+Every read of personal data by an official (a person's movements, a trace, an export, a place's
+presences...) leaves one :class:`AuditEntry`. The reason is required and comes first
+(:func:`reason_from`): without one the request is a 400 and nothing is read.
+
+Each entry stores ``previous_hash`` (the ``entry_hash`` of the entry before it; 64 zeros for
+the first) and ``entry_hash``, the SHA-256 of the canonical JSON of its fields and that previous
+hash (:func:`entry_hash`). Entries are numbered 1, 2, 3... with no gaps. :func:`verify_chain`
+finds an entry changed after it was written, removed, inserted or moved. A chain cannot show
+that its newest entries were cut off, nor a rewrite of everything from some entry on: keep the
+head hash the admin page shows somewhere else now and then.
+
+Append-only: this module has no update or delete path; the ORM refuses to flush a change or a
+deletion, or to run an UPDATE / DELETE statement on the table; and the database refuses them
+too, with triggers created with the table (SQLite ``RAISE(ABORT)``, PostgreSQL a trigger
+function, also for TRUNCATE). Retention purging (issue 11) will need a controlled path through
+these guards; it does not exist yet, so nothing is ever purged from this table.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import io
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from urllib.parse import unquote
+
+from flask import Blueprint, Request, Response, render_template, request, stream_with_context
+from sqlalchemy import DDL, JSON, DateTime, Integer, String, event, func, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from werkzeug.exceptions import NotFound
+
+from ingest.errors import InvalidInput, Message
+from streams.records import VIETNAM_TIME
+from webapp.extensions import db
+from webapp.models import User, as_utc
+from webapp.roles import Principal, Role, allow, current_principal
+
+bp = Blueprint("audit", __name__)
+
+GENESIS_HASH = "0" * 64
+REASON_HEADER = "X-Truyvet-Reason"
+OTHER = "other:"
+OTHER_LENGTH = (5, 200)
+REASONS: dict[str, Message] = {
+    "case_investigation": Message("Case investigation", "Điều tra ca bệnh"),
+    "contact_follow_up": Message("Contact follow-up", "Theo dõi người tiếp xúc"),
+    "outbreak_response": Message("Outbreak response", "Xử lý ổ dịch"),
+    "data_correction": Message("Data correction", "Chỉnh sửa dữ liệu"),
+}
+WHATS: dict[str, Message] = {
+    "person_lookup": Message("Person lookup", "Tra cứu người"),
+    "movements": Message("Movements", "Lịch sử di chuyển"),
+    "trace": Message("Trace", "Truy vết"),
+    "export": Message("Export", "Xuất dữ liệu"),
+    "place_view": Message("Place view", "Xem địa điểm"),
+    "alerts": Message("Ward alerts", "Cảnh báo phường, xã"),
+}
+_CODES = ", ".join(REASONS)
+REASON_MISSING = Message(
+    f"a reason is required before anything is shown: one of {_CODES}, or other:<5-200 characters>",
+    f"cần nêu lý do trước khi xem dữ liệu: một trong {_CODES}, hoặc other:<5-200 ký tự>")
+REASON_INVALID = Message(f"the reason must be one of {_CODES}, or other: followed by 5 to 200 characters",
+                         f"lý do phải là một trong {_CODES}, hoặc other: kèm 5 đến 200 ký tự")
+MAX_TEXT = 64  # subject and detail values: ids, codes and query parameters, never free text
+CSV_COLUMNS = ("id", "at", "user_id", "username", "role", "what", "subject", "detail", "reason",
+               "previous_hash", "entry_hash")
+PAGE_SIZE = 50
+FILTERS = ("user", "what", "subject", "from", "to")
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class AppendOnly(RuntimeError):
+    """Something tried to change or remove a read-audit entry."""
+
+
+class AuditEntry(db.Model):
+    """One read of personal data: who, when, what, about whom or where, with which parameters and why."""
+
+    __tablename__ = "read_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 1, 2, 3... chain order
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # UTC
+    user_id: Mapped[int | None] = mapped_column(Integer)  # no foreign key: the audit outlives accounts
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    what: Mapped[str] = mapped_column(String(16))  # one of WHATS
+    subject: Mapped[str] = mapped_column(String(MAX_TEXT), index=True)  # citizen id, place or ward code
+    detail: Mapped[dict[str, str]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(len(OTHER) + OTHER_LENGTH[1]))
+    # Unique: two entries after the same one would be a fork, whatever the locking did.
+    previous_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+# Created with the table (after_create), so db.create_all() and schema.create_or_upgrade() both
+# make them. DDL text goes through %-formatting: "%%" reaches PostgreSQL as RAISE's "%".
+_REFUSED = "read_audit is append-only"
+for _ddl in (
+    f"CREATE TRIGGER read_audit_no_update BEFORE UPDATE ON read_audit BEGIN SELECT RAISE(ABORT, '{_REFUSED}'); END",
+    f"CREATE TRIGGER read_audit_no_delete BEFORE DELETE ON read_audit BEGIN SELECT RAISE(ABORT, '{_REFUSED}'); END",
+):
+    event.listen(AuditEntry.__table__, "after_create", DDL(_ddl).execute_if(dialect="sqlite"))
+for _ddl in (
+    "CREATE OR REPLACE FUNCTION read_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    f"RAISE EXCEPTION '{_REFUSED}: %% refused', TG_OP USING ERRCODE = 'restrict_violation'; END $$",
+    "CREATE TRIGGER read_audit_no_change BEFORE UPDATE OR DELETE ON read_audit FOR EACH ROW "
+    "EXECUTE FUNCTION read_audit_refuse()",
+    "CREATE TRIGGER read_audit_no_truncate BEFORE TRUNCATE ON read_audit FOR EACH STATEMENT "
+    "EXECUTE FUNCTION read_audit_refuse()",
+):
+    event.listen(AuditEntry.__table__, "after_create", DDL(_ddl).execute_if(dialect="postgresql"))
+
+
+@event.listens_for(AuditEntry, "before_update")
+@event.listens_for(AuditEntry, "before_delete")
+def _refuse_change(_mapper, _connection, entry: AuditEntry) -> None:
+    raise AppendOnly(f"{_REFUSED}: entry {entry.id} cannot be changed or deleted")
+
+
+@event.listens_for(Session, "do_orm_execute")  # every session: the app's, and any other
+def _refuse_bulk_change(state) -> None:
+    """``session.execute(update(AuditEntry))`` never reaches before_update: refuse it here."""
+    if (state.is_update or state.is_delete) and state.bind_mapper is AuditEntry.__mapper__:
+        raise AppendOnly(f"{_REFUSED}: no UPDATE or DELETE statement on it")
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """An entry the chain does not vouch for: ``altered`` (its fields do not give its hash) or
+    ``broken_link`` (it does not follow the entry before it: one was removed, inserted or moved)."""
+
+    entry_id: int
+    kind: str
+
+    @property
+    def message(self) -> Message:
+        if self.kind == "altered":
+            return Message("changed after it was written: its content does not give its hash",
+                           "đã bị sửa sau khi ghi: nội dung không khớp mã băm")
+        return Message("does not follow the entry before it: an entry was removed, inserted or moved",
+                       "không nối tiếp bản ghi liền trước: có bản ghi bị xoá, chèn thêm hoặc đổi chỗ")
+
+
+def canonical(fields: Mapping[str, Any]) -> bytes:
+    """The bytes an entry's hash covers: its fields and ``previous_hash`` as sorted, compact JSON.
+
+    >>> canonical({"id": 1, "at": datetime(2026, 11, 28, 1, 0, tzinfo=timezone.utc), "user_id": 7,
+    ...            "username": "bs-lan", "role": "official", "what": "trace", "subject": "001090000001",
+    ...            "detail": {"depth": "2"}, "reason": "case_investigation", "previous_hash": "0" * 4})
+    b'{"at":"2026-11-28T01:00:00.000000Z","detail":{"depth":"2"},"id":1,"previous_hash":"0000","reason":"case_investigation","role":"official","subject":"001090000001","user_id":7,"username":"bs-lan","what":"trace"}'
+    """
+    values = {name: fields[name] for name in CSV_COLUMNS if name != "entry_hash"}
+    values["at"] = as_utc(values["at"]).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def entry_hash(fields: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of :func:`canonical`."""
+    return hashlib.sha256(canonical(fields)).hexdigest()
+
+
+def check_reason(value: str | None) -> str:
+    """The reason as stored, or InvalidInput naming ``reason``.
+
+    >>> check_reason(" contact_follow_up "), check_reason("other:  hỏi của  Sở Y tế ")
+    ('contact_follow_up', 'other:hỏi của  Sở Y tế')
+    >>> check_reason("other: hi")
+    Traceback (most recent call last):
+    ingest.errors.InvalidInput: reason: the reason must be one of case_investigation, contact_follow_up, outbreak_response, data_correction, or other: followed by 5 to 200 characters
+    """
+    value = unicodedata.normalize("NFC", value or "").strip()
+    if not value:
+        raise InvalidInput({"reason": REASON_MISSING})
+    if value in REASONS:
+        return value
+    said = value.removeprefix(OTHER).strip()
+    if (value.startswith(OTHER) and OTHER_LENGTH[0] <= len(said) <= OTHER_LENGTH[1]
+            and all(character.isprintable() for character in said)):
+        return OTHER + said
+    raise InvalidInput({"reason": REASON_INVALID})
+
+
+def reason_from(req: Request) -> str:
+    """The reason of ``req``: ``?reason=``, a form field ``reason``, or the ``X-Truyvet-Reason`` header
+    (percent-encode non-ASCII text there); InvalidInput when missing or not a documented reason.
+
+    Call it before reading anything: a request without a reason must show nothing.
+    """
+    given = req.args.get("reason") or req.form.get("reason")
+    if not given and req.headers.get(REASON_HEADER):
+        given = unquote(req.headers[REASON_HEADER])
+    return check_reason(given)
+
+
+def record_read(what: str, subject: str, detail: Mapping[str, Any], reason: str, *,
+                principal: Principal | None = None) -> AuditEntry:
+    """Append one entry for a read by the current principal (or ``principal``) and commit it.
+
+    Written in its own transaction, so it stays whatever the caller's session does next, holding
+    the chain's head while it appends: SQLite's write lock (BEGIN IMMEDIATE), PostgreSQL's table
+    lock (readers go on). On SQLite, call it while your own session holds no uncommitted write.
+    """
+    if what not in WHATS:
+        raise ValueError(f"unknown read kind {what!r}: add it to WHATS")
+    principal = principal or current_principal()
+    if principal is None:
+        raise RuntimeError("a read is audited for someone: no principal in this request")
+    user = db.session.get(User, principal.user_id) if principal.user_id is not None else None
+    fields: dict[str, Any] = {
+        "user_id": principal.user_id, "role": str(principal.role), "what": what, "subject": _bounded(subject),
+        "username": _bounded(user.username if user else principal.name),
+        "detail": {str(key): _bounded(str(value)) for key, value in detail.items()},
+        "reason": check_reason(reason),
+    }
+    with Session(db.engine, expire_on_commit=False) as session, session.begin():
+        _hold_the_head(session)
+        last = session.execute(select(AuditEntry.id, AuditEntry.entry_hash)
+                               .order_by(AuditEntry.id.desc()).limit(1)).first()
+        fields |= {"id": last.id + 1 if last else 1, "previous_hash": last.entry_hash if last else GENESIS_HASH,
+                   "at": datetime.now(timezone.utc)}  # taken under the lock: time order is chain order
+        entry = AuditEntry(**fields, entry_hash=entry_hash(fields))
+        session.add(entry)
+    return entry
+
+
+def _hold_the_head(session: Session) -> None:
+    dialect = session.bind.dialect.name
+    if dialect == "sqlite":
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+    elif dialect == "postgresql":
+        session.execute(text("LOCK TABLE read_audit IN SHARE ROW EXCLUSIVE MODE"))
+    else:
+        raise RuntimeError(f"the read audit cannot lock its chain on {dialect}")
+
+
+def _bounded(value: str) -> str:
+    """Printable and at most MAX_TEXT characters: path arguments are whatever a caller typed."""
+    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in value)
+    return shown[:MAX_TEXT]
+
+
+def trace_or_export(args: Mapping[str, str]) -> str:
+    return "trace" if args.get("format", "json") == "json" else "export"
+
+
+def audited(what: str | Callable[[Mapping[str, str]], str], subject: str, params: tuple[str, ...] = (),
+            **fixed: str) -> Callable:
+    """Audit a view: its reason first (a 400 before any read), then one entry once it answered.
+
+    ``subject`` names the view argument looked at; ``params`` the query parameters kept in the
+    detail, with ``fixed`` values. A 404 is recorded too (``outcome: not_found``): whether someone
+    is in the registry is itself something looked up. Other failures show nothing and are not.
+    """
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def audited_view(**kwargs: Any):
+            reason = reason_from(request)
+            kind = what(request.args) if callable(what) else what
+            detail = {**fixed, **{name: request.args[name] for name in params if name in request.args}}
+            try:
+                answer = view(**kwargs)
+            except NotFound:
+                record_read(kind, kwargs[subject], detail | {"outcome": "not_found"}, reason)
+                raise
+            record_read(kind, kwargs[subject], detail | {"outcome": "shown"}, reason)
+            return answer
+        return audited_view
+    return decorate
+
+
+def verify_chain() -> list[ChainProblem]:
+    """Every entry the chain does not vouch for, oldest first; empty when the log is intact."""
+    problems: list[ChainProblem] = []
+    previous_id, previous_hash = 0, GENESIS_HASH
+    rows = db.session.execute(select(AuditEntry.__table__).order_by(AuditEntry.id).execution_options(yield_per=1000))
+    for row in rows.mappings():
+        if row["id"] != previous_id + 1 or row["previous_hash"] != previous_hash:
+            problems.append(ChainProblem(row["id"], "broken_link"))
+        if entry_hash(row) != row["entry_hash"]:
+            problems.append(ChainProblem(row["id"], "altered"))
+        previous_id, previous_hash = row["id"], row["entry_hash"]
+    return problems
+
+
+# --- the admin page -------------------------------------------------------------------------
+
+BAD_DATE = Message("must be a date as YYYY-MM-DD", "phải là ngày dạng YYYY-MM-DD")
+BAD_CHOICE = Message("is not one of the choices", "không nằm trong các lựa chọn")
+TOO_LONG = Message(f"may be at most {MAX_TEXT} characters", f"tối đa {MAX_TEXT} ký tự")
+BAD_PAGE = Message("must be a page number", "phải là số trang")
+DATES_OUT_OF_ORDER = Message("must not be before the start date", "không được trước ngày bắt đầu")
+
+
+@bp.get("/admin/nhat-ky")
+@allow(Role.ADMIN)
+def log_page():
+    """Who: admins. The read audit, newest first, filtered (``user``, ``what``, ``subject``, ``from``,
+    ``to`` as Vietnam dates), paged, with the chain's state; ``?format=csv`` exports the filtered entries."""
+    conditions, errors = _filters(request.args)
+    if request.args.get("format") == "csv" and not errors:
+        return _csv_download(conditions)
+    problems = verify_chain()
+    query = {name: request.args[name] for name in FILTERS if request.args.get(name)}
+    head = db.session.execute(select(AuditEntry.id, AuditEntry.entry_hash)
+                              .order_by(AuditEntry.id.desc()).limit(1)).first()
+    context: dict[str, Any] = dict(filters=request.args, query=query, errors=errors, whats=WHATS, reasons=REASONS,
+                                   problems=problems, head=head, when=_local_time, entries=[], total=0, pages=1,
+                                   page=1, failing={})
+    if not errors:
+        total = db.session.scalar(select(func.count()).select_from(AuditEntry).where(*conditions))
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        page = min(int(request.args.get("page") or 1), pages)
+        entries = db.session.scalars(select(AuditEntry).where(*conditions).order_by(AuditEntry.id.desc())
+                                     .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+        failing: dict[int, list[ChainProblem]] = {}
+        for problem in problems:
+            failing.setdefault(problem.entry_id, []).append(problem)
+        context |= dict(entries=entries, total=total, pages=pages, page=page, failing=failing)
+    return render_template("admin/nhat_ky.html", **context), 400 if errors else 200
+
+
+def _filters(args: Mapping[str, str]) -> tuple[list[Any], dict[str, Message]]:
+    """SQL conditions for the filters given, or a message per bad field."""
+    conditions: list[Any] = []
+    errors: dict[str, Message] = {}
+    for name, column in (("user", AuditEntry.username), ("subject", AuditEntry.subject)):
+        if args.get(name):
+            if len(args[name]) > MAX_TEXT:
+                errors[name] = TOO_LONG
+            conditions.append(column == args[name].strip())
+    if args.get("what"):
+        if args["what"] not in WHATS:
+            errors["what"] = BAD_CHOICE
+        conditions.append(AuditEntry.what == args["what"])
+    first, last = _day(args, "from", errors), _day(args, "to", errors)
+    if first:
+        conditions.append(AuditEntry.at >= _utc_midnight(first))
+    if last:
+        conditions.append(AuditEntry.at < _utc_midnight(last + timedelta(days=1)))
+    if first and last and last < first:
+        errors["to"] = DATES_OUT_OF_ORDER
+    page = args.get("page")
+    if page and not (page.isascii() and page.isdigit() and 1 <= int(page) <= 10**6):
+        errors["page"] = BAD_PAGE
+    if args.get("format") not in (None, "", "html", "csv"):
+        errors["format"] = BAD_CHOICE
+    return conditions, errors
+
+
+def _day(args: Mapping[str, str], name: str, errors: dict[str, Message]) -> date | None:
+    if not args.get(name):
+        return None
+    try:
+        if ISO_DATE.fullmatch(args[name]):
+            return date.fromisoformat(args[name])
+    except ValueError:
+        pass
+    errors[name] = BAD_DATE
+    return None
+
+
+def _local_time(moment: datetime) -> str:
+    return as_utc(moment).astimezone(VIETNAM_TIME).strftime("%d/%m/%Y %H:%M:%S")
+
+
+def _utc_midnight(day: date) -> datetime:
+    """The start of a Vietnam day, in UTC (how times are stored, naive on SQLite)."""
+    return datetime.combine(day, time(0), VIETNAM_TIME).astimezone(timezone.utc)
+
+
+def _csv_download(conditions: list[Any]) -> Response:
+    """The filtered entries, oldest first, columns CSV_COLUMNS; streamed, so the log may be long."""
+    query = select(AuditEntry.__table__).where(*conditions).order_by(AuditEntry.id)
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for row in db.session.execute(query.execution_options(yield_per=1000)).mappings():
+            writer.writerow([_cell(row, name) for name in CSV_COLUMNS])
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%MZ")
+    return Response(stream_with_context(lines()), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="nhat-ky-doc-{stamp}.csv"', "Cache-Control": "private, no-store"})
+
+
+def _cell(row: Mapping[str, Any], name: str) -> str:
+    """A CSV cell: times in UTC as hashed, detail as canonical JSON; a would-be formula gets a ``'``."""
+    value = row[name]
+    if name == "at":
+        return as_utc(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if name == "detail":
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text_value = "" if value is None else str(value)
+    return "'" + text_value if text_value.startswith(("=", "+", "-", "@", "\t", "\r")) else text_value
