@@ -19,7 +19,7 @@ promise: the offsets of a partition reach the agent without a hole.
   consumer is sought back to the first offset it did not give.
 - Faust can also lose track of offsets it did deliver, and stop committing below them for
   good. When every agent on the topic is waiting, and took in this generation offsets Faust
-  has not committed, those are marked done for Faust too.
+  has not committed, those are committed.
 
 Faust's bookkeeping is per partition, not per agent: an offset is marked done only when every
 agent of the app reading the topic (its ``peers``) has taken it.
@@ -182,7 +182,7 @@ class Gapless:
                 await consumer.seek(tp, position)
 
     async def _unstick_commit(self, tp: TopicPartition) -> None:
-        """Faust's commit of ``tp`` behind what every agent took, for a while: mark those offsets done.
+        """Faust's commit of ``tp`` behind what every agent took, for a while: commit those offsets.
 
         Faust can lose track of offsets it delivered (acknowledged in a generation it then
         cleared): its commit stops below them for good although the agents took them. Every
@@ -192,9 +192,11 @@ class Gapless:
         done_until = self._done_by_all(tp)
         if committed is not None and committed < done_until - 1 and all(
                 peer._waiting_since is not None for peer in self.peers):
-            log.warning("%s[%d]: commits stopped at %d while offsets to %d are done; marking them done",
+            log.warning("%s[%d]: commits stopped at %d while offsets to %d are done; committing them",
                         tp.topic, tp.partition, committed, done_until - 1)
-            await self.app.consumer._add_gap(tp, committed, done_until - 1)
+            # Committed directly: Faust's own commit walks its acknowledgements, which are what
+            # it lost track of, and would move on by a message at a time.
+            await self.app.consumer._commit_offsets({tp: done_until})
 
 
 # The Gapless views of each app, by topic (see Gapless.peers).

@@ -8,7 +8,7 @@
 - ``format``: ``json`` (default), ``graphml``, ``csv``, or ``godata`` (a zip of the CSV files
   WHO's Go.Data imports).
 People are described by their registry ward and province only (where alerts go); the Go.Data
-export adds what its import needs to create a contact (name, sex, date of birth, phone).
+export adds what its import needs to create a contact (name, sex, age in years, phone).
 """
 from __future__ import annotations
 

@@ -70,7 +70,8 @@ class Stream:
 
 def make(broker: Broker, peers: list | None = None, app=None) -> tuple[Gapless, SimpleNamespace]:
     if app is None:
-        consumer = mock.Mock(_add_gap=mock.AsyncMock(), seek=mock.AsyncMock(), flow_active=True, _committed_offset={})
+        consumer = mock.Mock(_add_gap=mock.AsyncMock(), _commit_offsets=mock.AsyncMock(), seek=mock.AsyncMock(),
+                             flow_active=True, _committed_offset={})
         app = SimpleNamespace(consumer_generation_id=1, consumer=consumer, rebalancing=False)
     reader = SimpleNamespace(committed=broker.committed_offset, read=broker.read)
     return Gapless(app, TOPIC, reader, [] if peers is None else peers), app
@@ -205,5 +206,5 @@ def test_commits_stuck_below_what_every_agent_took_are_let_go(monkeypatch):
     monkeypatch.setattr(gapless_module.time, "monotonic", lambda: clock)
     asyncio.run(gapless.check_stalled())
 
-    app.consumer._add_gap.assert_awaited_once_with(P0, 3, 9)
+    app.consumer._commit_offsets.assert_awaited_once_with({P0: 10})
     app.consumer.seek.assert_not_awaited()  # everything on the broker was delivered
