@@ -58,11 +58,13 @@ FROM scans
 WHERE place_id IN {{places:Array(String)}}
   AND ts >= fromUnixTimestamp64Milli({{from_ms:Int64}}, 'UTC')
   AND ts < fromUnixTimestamp64Milli({{to_ms:Int64}}, 'UTC')
-  AND arrayExists((place, first_ms, last_ms) -> place = place_id
-                      AND toUnixTimestamp64Milli(ts) >= first_ms AND toUnixTimestamp64Milli(ts) < last_ms,
-                  {{window_places:Array(String)}}, {{window_from_ms:Array(Int64)}}, {{window_to_ms:Array(Int64)}})
+  AND arrayExists((first_ms, last_ms) -> toUnixTimestamp64Milli(ts) >= first_ms AND toUnixTimestamp64Milli(ts) < last_ms,
+                  mapFromArrays({{places:Array(String)}}, {{window_from_ms:Array(Array(Int64))}})[place_id],
+                  mapFromArrays({{places:Array(String)}}, {{window_to_ms:Array(Array(Int64))}})[place_id])
 LIMIT {{limit:UInt32}}
 """
+# Each row is held to its own place's windows (a map from the place to them), not to every window
+# of the round: 30x faster on an F2 round of 627 places and 1,924 windows (bench/README.md).
 
 Window = tuple[datetime, datetime]
 
@@ -135,15 +137,14 @@ def _presences_around(client: Client, windows: dict[str, list[Window]]) -> list[
     """Everyone's presences at the places of ``windows`` that overlap one of the place's windows."""
     if not windows:
         return []
-    flat = [(place, start, end) for place, spans in windows.items() for start, end in spans]
+    places = sorted(windows)
     parameters = {
-        "places": sorted(windows),
-        "window_places": [place for place, _, _ in flat],
-        "window_from_ms": [_ms(start - _BEFORE) for _, start, _ in flat],
-        "window_to_ms": [_ms(end + _AFTER) + 1 for _, _, end in flat],
+        "places": places,
+        "window_from_ms": [[_ms(start - _BEFORE) for start, _ in windows[place]] for place in places],
+        "window_to_ms": [[_ms(end + _AFTER) + 1 for _, end in windows[place]] for place in places],
     }
-    first = min(start for _, start, _ in flat)
-    last = max(end for _, _, end in flat)
+    first = min(start for spans in windows.values() for start, _ in spans)
+    last = max(end for spans in windows.values() for _, end in spans)
     scans = _scans(client, _SCANS_AT_PLACES, parameters, first - _BEFORE, last + _AFTER + _MS,
                    f"scans at {len(windows)} places")
     return [presence for presence in presences(scans)
