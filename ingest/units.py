@@ -46,10 +46,19 @@ def province_name(code: int) -> str | None:
     return _province_names().get(code)
 
 
+def province_of_ward(ward_code: int) -> int | None:
+    """The province a current ward belongs to, if there is such a ward.
+
+    >>> province_of_ward(70), province_of_ward(26887), province_of_ward(0)
+    (1, 79, None)
+    """
+    return _ward_provinces().get(ward_code)
+
+
 def ward_in_province(ward_code: int, province_code: int) -> bool:
     """Whether the ward belongs to the province.
 
     >>> ward_in_province(70, 1), ward_in_province(70, 79)
     (True, False)
     """
-    return _ward_provinces().get(ward_code) == province_code
+    return province_of_ward(ward_code) == province_code

@@ -37,6 +37,8 @@ def add_staff(app, role: str, places: tuple[str, ...] = (), areas: tuple[str, ..
         places = tuple(add_place(app, code) for code in places or ("CP-HN-01",))
     if role == Role.OFFICIAL and not areas:
         areas = ("1",)
+    if role == Role.WARD_STAFF and not areas:
+        areas = ("1:70",)
     username = f"{role.replace('_', '-')}-{secrets.token_hex(3)}"
     with app.app_context():
         user = accounts.create_user(username, "Cán bộ Thử", role, PASSWORD, places=places, areas=areas)

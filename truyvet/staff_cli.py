@@ -14,10 +14,10 @@ def user() -> None:
 @user.command("add")
 @click.argument("username")
 @click.option("--role", required=True,
-              type=click.Choice(["officer", "venue_manager", "official", "ops", "admin"]))
+              type=click.Choice(["officer", "venue_manager", "official", "ward_staff", "ops", "admin"]))
 @click.option("--full-name", required=True)
 @click.option("--place", "places", multiple=True, help="A place code (officers, venue managers); repeat.")
-@click.option("--area", "areas", multiple=True, help="A province code, or province:ward (officials); repeat.")
+@click.option("--area", "areas", multiple=True, help="A province code, or province:ward (officials; ward staff: wards only); repeat.")
 @click.password_option(help="At least 12 characters (prompted when not given).")
 def user_add(username: str, role: str, full_name: str, places: tuple[str, ...], areas: tuple[str, ...],
              password: str) -> None:

@@ -1,4 +1,5 @@
-"""Exposure alerts in the warehouse: the sink's insert, and a ward's alerts for its health station.
+"""Exposure alerts in the warehouse: the sink's insert, a ward's alerts for its health station,
+and one alert of a ward (before the station records what it did about it).
 
 The table (``warehouse/migrations/0006_exposure_alerts.sql``) is ordered by ward and the time
 an alert was issued, so a ward's alerts over a period are one range of its key. Every value is
@@ -36,6 +37,14 @@ LIMIT 1 BY event_id
 LIMIT {{limit:UInt32}}
 """
 
+_ALERT_IN_WARD = f"""
+SELECT {", ".join(ALERT_COLUMNS)}
+FROM exposure_alerts FINAL
+WHERE ward_code = {{ward_code:UInt32}} AND event_id = {{event_id:String}}
+ORDER BY alerted_at DESC
+LIMIT 1
+"""
+
 
 def write_alerts(client: Client, alerts: Sequence[ExposureAlert]) -> int:
     """Insert a batch of exposure alerts in one round trip; return the rows sent.
@@ -60,8 +69,7 @@ def alerts_of_ward(client: Client, ward_code: int, since: datetime, until: datet
     for name, moment in (("since", since), ("until", until)):
         if not isinstance(moment, datetime) or moment.tzinfo is None:
             raise ValueError(f"{name} must be a timezone-aware datetime, got {moment!r}")
-    if isinstance(ward_code, bool) or not isinstance(ward_code, int) or not 0 <= ward_code <= MAX_WARD_CODE:
-        raise ValueError(f"ward_code must be a whole number from 0 to {MAX_WARD_CODE}, got {ward_code!r}")
+    _check_ward(ward_code)
     parameters = {"ward_code": ward_code, "since_ms": _ms(since), "until_ms": _ms(until),
                   "limit": MAX_ALERTS_READ + 1}
     with driver_errors(f"reading the alerts of ward {ward_code}"):
@@ -69,6 +77,20 @@ def alerts_of_ward(client: Client, ward_code: int, since: datetime, until: datet
     if len(result.result_rows) > MAX_ALERTS_READ:
         raise TooMuchToRead(f"more than {MAX_ALERTS_READ} alerts for ward {ward_code}: ask for a shorter window")
     return [_alert(dict(zip(result.column_names, row))) for row in result.result_rows]
+
+
+def alert_in_ward(client: Client, ward_code: int, event_id: str) -> ExposureAlert | None:
+    """The alert ``event_id`` if it is one for a person living in ``ward_code``; None otherwise."""
+    _check_ward(ward_code)
+    with driver_errors(f"reading an alert of ward {ward_code}"):
+        result = client.query(_ALERT_IN_WARD, parameters={"ward_code": ward_code, "event_id": event_id},
+                              tz_mode="aware")
+    return _alert(dict(zip(result.column_names, result.result_rows[0]))) if result.result_rows else None
+
+
+def _check_ward(ward_code: int) -> None:
+    if isinstance(ward_code, bool) or not isinstance(ward_code, int) or not 0 <= ward_code <= MAX_WARD_CODE:
+        raise ValueError(f"ward_code must be a whole number from 0 to {MAX_WARD_CODE}, got {ward_code!r}")
 
 
 def _alert(row: dict[str, Any]) -> ExposureAlert:

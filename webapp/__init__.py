@@ -9,7 +9,7 @@ from sqlalchemy import event
 
 from config import Settings
 from webapp import (auth, cases, checkpoint, citizen, errors, extensions, home, i18n, jsonbody, official,
-                    openapi, ops, qr, roles, traces)
+                    openapi, ops, qr, roles, traces, workspace)
 from webapp import audit
 from webapp.resources import Resources
 
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, *, warehouse: Client | None = N
     qr.init_app(app, settings)
     errors.init_app(app)
     for blueprint in (home.bp, ops.bp, auth.bp, citizen.bp, checkpoint.bp, official.bp, traces.bp, cases.bp,
-                      openapi.bp):
+                      openapi.bp, workspace.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(audit.bp)  # the read audit's admin page (and its table, in the metadata)
     roles.check_declared(app)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from ingest.errors import IngestError
 from webapp.extensions import db
 from webapp.models import Place, StationToken, User, utcnow
-from webapp.roles import PLACE_ROLES, STATION_TOKEN_PREFIX, Role, hash_station_token
+from webapp.roles import AREA_ROLES, PLACE_ROLES, STATION_TOKEN_PREFIX, Role, hash_station_token
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 AREA = re.compile(r"[0-9]{1,3}(?::[0-9]{1,6})?")  # a province code, or province:ward
@@ -31,11 +31,11 @@ class AccountError(IngestError):
 
 def create_user(username: str, full_name: str, role: str, password: str, *,
                 places: Iterable[str] = (), areas: Iterable[str] = ()) -> User:
-    """Add a staff account; officers and venue managers need places, officials need areas."""
+    """Add a staff account; officers and venue managers need places, officials and ward staff areas."""
     if not USERNAME.fullmatch(username):
         raise AccountError("usernames are 3-64 lowercase letters, digits, . _ or -")
     if role not in {r.value for r in Role} or role == Role.STATION:
-        raise AccountError(f"unknown role {role!r}: one of officer, venue_manager, official, ops, admin")
+        raise AccountError(f"unknown role {role!r}: one of officer, venue_manager, official, ward_staff, ops, admin")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"passwords have at least {MIN_PASSWORD_LENGTH} characters")
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
@@ -46,9 +46,15 @@ def create_user(username: str, full_name: str, role: str, password: str, *,
         raise AccountError(f"a {role} is bound to at least one place (--place)")
     if role == Role.OFFICIAL and not area_list:
         raise AccountError("an official is bound to at least one province or ward (--area 79 or 79:26734)")
+    if role == Role.WARD_STAFF and not area_list:
+        raise AccountError("ward staff are bound to at least one ward (--area 79:26734)")
+    if role not in AREA_ROLES and area_list:
+        raise AccountError(f"a {role} is not bound to areas")
     for area in area_list:
         if not AREA.fullmatch(area):
             raise AccountError(f"area {area!r} is not a province code or province:ward")
+        if role == Role.WARD_STAFF and ":" not in area:
+            raise AccountError(f"ward staff are bound to wards, not to a whole province: {area!r} is no province:ward")
     user = User(username=username, full_name=full_name, role=role, password_hash=_hasher.hash(password),
                 places=place_rows, areas=area_list)
     db.session.add(user)

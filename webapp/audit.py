@@ -192,13 +192,21 @@ def check_reason(value: str | None) -> str:
 def reason_from(req: Request) -> str:
     """The reason of ``req``: ``?reason=``, a form field ``reason``, or the ``X-Truyvet-Reason`` header
     (percent-encode non-ASCII text there); InvalidInput when missing or not a documented reason.
+    A page's form sends ``reason=other:`` with the text in ``reason_other``.
 
     Call it before reading anything: a request without a reason must show nothing.
     """
+    return check_reason(given_reason(req))
+
+
+def given_reason(req: Request) -> str:
+    """The reason ``req`` carries, as typed (unchecked; empty when none)."""
     given = req.args.get("reason") or req.form.get("reason")
     if not given and req.headers.get(REASON_HEADER):
         given = unquote(req.headers[REASON_HEADER])
-    return check_reason(given)
+    if (given or "").strip() == OTHER:
+        given = OTHER + (req.args.get("reason_other") or req.form.get("reason_other") or "")
+    return given or ""
 
 
 def record_read(what: str, subject: str, detail: Mapping[str, Any], reason: str, *,
@@ -253,25 +261,31 @@ def trace_or_export(args: Mapping[str, str]) -> str:
 
 
 def audited(what: str | Callable[[Mapping[str, str]], str], subject: str, params: tuple[str, ...] = (),
-            **fixed: str) -> Callable:
+            ask: Callable[..., Any] | None = None, **fixed: str) -> Callable:
     """Audit a view: its reason first (a 400 before any read), then one entry once it answered.
 
     ``subject`` names the view argument looked at; ``params`` the query parameters kept in the
     detail, with ``fixed`` values. A 404 is recorded too (``outcome: not_found``): whether someone
     is in the registry is itself something looked up. Other failures show nothing and are not.
+    ``ask(errors, **kwargs)`` answers a page without a (valid) reason: its form, nothing read, 400.
     """
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def audited_view(**kwargs: Any):
-            reason = reason_from(request)
+            try:
+                reason = reason_from(request)
+            except InvalidInput as missing:
+                if ask is None:
+                    raise
+                return ask(missing.errors, **kwargs), 400
             kind = what(request.args) if callable(what) else what
             detail = {**fixed, **{name: request.args[name] for name in params if name in request.args}}
             try:
                 answer = view(**kwargs)
             except NotFound:
-                record_read(kind, kwargs[subject], detail | {"outcome": "not_found"}, reason)
+                record_read(kind, str(kwargs[subject]), detail | {"outcome": "not_found"}, reason)
                 raise
-            record_read(kind, kwargs[subject], detail | {"outcome": "shown"}, reason)
+            record_read(kind, str(kwargs[subject]), detail | {"outcome": "shown"}, reason)
             return answer
         return audited_view
     return decorate

@@ -7,6 +7,7 @@ being published. The stream traces it and alerts its F1s and F2s in the wards wh
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -14,22 +15,24 @@ from typing import Any
 from flask import Blueprint, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import NotFound
 
 from ingest.errors import InvalidInput, Message
 from ingest.fields import NOT_AN_OBJECT, FieldErrors, parse_date
 from ingest.scans import CCCD_REQUIRED, TIME_FORMAT
 from streams import topics
-from streams.records import EARLIEST_SCAN, MAX_CLOCK_SKEW, VIETNAM_TIME, CaseEvent, is_citizen_id, new_event_id
+from streams.records import (EARLIEST_SCAN, MAX_CLOCK_SKEW, VIETNAM_TIME, CaseEvent, ExposureAlert, is_citizen_id,
+                             new_event_id)
 from tracing.rules import TraceRules
 from warehouse.alerts import MAX_WARD_CODE, alerts_of_ward
 from warehouse.errors import TooMuchToRead
 from webapp import outbox
+from webapp.audit import audited
 from webapp.extensions import db
-from webapp.models import Case, Citizen, as_utc
+from webapp.models import Case, as_utc
 from webapp.official import TOO_MUCH, moment_arg, utc_text, window_arg
 from webapp.resources import get_resources, get_warehouse
 from webapp.roles import Role, allow, current_principal
+from webapp.scope import cases_in_scope, person_in_scope, ward_in_scope
 
 bp = Blueprint("cases", __name__)
 
@@ -70,21 +73,19 @@ def report_case():
 
 
 @bp.get("/api/v1/wards/<int:ward_code>/alerts")
-@allow(Role.OFFICIAL)
+@allow(Role.OFFICIAL, Role.WARD_STAFF)
+@audited("alerts", "ward_code", ("since", "until"))
 def ward_alerts(ward_code: int):
     """The exposure alerts of people living in a ward, issued in ``?since=&until=``, newest first.
 
-    Health officials only for now: the staff of a ward's health station and police, each
-    scoped to their own ward, come with issue 10. Ward 0 holds the alerts of contacts the
-    registry does not know.
+    For the officials and the ward staff whose scope holds the ward (404 otherwise). Ward 0
+    holds the alerts of contacts the registry does not know: officials see there those of
+    their own cases.
     """
     if ward_code > MAX_WARD_CODE:
         raise InvalidInput({"ward_code": NOT_A_WARD})
-    since, until = window_arg(request.args)
-    try:
-        found = alerts_of_ward(get_warehouse(), ward_code, since, until)
-    except TooMuchToRead:
-        raise InvalidInput({"until": TOO_MUCH}) from None
+    ward_in_scope(ward_code)
+    since, until, found = read_ward_alerts(ward_code, request.args)
     return {
         "ward_code": ward_code, "since": utc_text(since), "until": utc_text(until),
         "alerts": [{"alert_id": alert.event_id, "case_id": alert.case_id, "case_citizen_id": alert.case_citizen_id,
@@ -93,6 +94,20 @@ def ward_alerts(ward_code: int):
                     "criterion": alert.criterion, "source": alert.source, "alerted_at": utc_text(alert.alerted_at),
                     "province_code": alert.province_code} for alert in found],
     }
+
+
+def read_ward_alerts(ward_code: int, args: Mapping[str, str]) -> tuple[datetime, datetime, list[ExposureAlert]]:
+    """The window of ``args`` and a ward's alerts in it, newest first (the caller checked the
+    scope); in ward 0, those of the scope's cases only."""
+    since, until = window_arg(args)
+    try:
+        found = alerts_of_ward(get_warehouse(), ward_code, since, until)
+    except TooMuchToRead:
+        raise InvalidInput({"until": TOO_MUCH}) from None
+    if ward_code == 0:
+        mine = cases_in_scope(alert.case_citizen_id for alert in found)
+        found = [alert for alert in found if alert.case_citizen_id in mine]
+    return since, until, found
 
 
 def parse_case_report(payload: Any, now: datetime, retention: timedelta | None, rules: TraceRules) -> CaseReport:
@@ -139,8 +154,7 @@ def record_case(report: CaseReport, user_id: int) -> tuple[Case, bool]:
     The same person and date again is the case already stored (created False), whatever else
     the second report says. A person not in the registry is a 404.
     """
-    if db.session.get(Citizen, report.citizen_id) is None:
-        raise NotFound(UNKNOWN_CITIZEN)
+    person_in_scope(report.citizen_id, UNKNOWN_CITIZEN)
     existing = _case_of(report)
     if existing is not None:
         return existing, False

@@ -33,7 +33,7 @@ class Citizen(db.Model):
     sex: Mapped[str] = mapped_column(String(6))
     province_code: Mapped[int] = mapped_column(Integer)  # residence, current 34 provinces
     ward_code: Mapped[int] = mapped_column(Integer)
-    phone: Mapped[str] = mapped_column(String(11))
+    phone: Mapped[str] = mapped_column(String(11), index=True)  # officials search by phone
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 

@@ -6,20 +6,19 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, request
-from werkzeug.exceptions import NotFound
 
 from ingest.errors import InvalidInput, Message
 from ingest.scans import TIME_FORMAT
-from streams.records import EARLIEST_SCAN
+from streams.records import EARLIEST_SCAN, is_citizen_id
 from warehouse.contacts import MAX_PLACE_WINDOW, contacts_at_place, crowd_exposures_at_place
 from warehouse.errors import TooMuchToRead
 from warehouse.presence import presences_at_place
 from webapp import scans
 from webapp.audit import audited
-from webapp.extensions import db
 from webapp.models import Place
 from webapp.resources import get_warehouse
 from webapp.roles import Role, allow
+from webapp.scope import person_in_scope, place_in_scope
 
 bp = Blueprint("official", __name__)
 
@@ -44,7 +43,13 @@ TOO_MUCH = Message("the window holds more records than one answer may carry: ask
 @allow(Role.OFFICIAL)
 @audited("movements", "citizen_id", ("limit", "before"))  # the reason first: no reason, nothing read
 def citizen_scans(citizen_id: str):
-    """One person's scans, newest first; ``?limit=`` (1-1000) and ``?before=<next cursor>`` page on."""
+    """One person's scans, newest first; ``?limit=`` (1-1000) and ``?before=<next cursor>`` page on.
+
+    Only of a registered person living in the official's scope: anyone else is the same 404, so
+    the answer never tells whether the registry knows the number.
+    """
+    if is_citizen_id(citizen_id):
+        person_in_scope(citizen_id)
     return scans.scans_of_citizen(citizen_id, request.args.get("limit"), request.args.get("before"))
 
 
@@ -90,10 +95,8 @@ def place_contacts(place_code: str):
 
 
 def _place_and_window(place_code: str, args: Mapping[str, str]) -> tuple[Place, datetime, datetime]:
-    """The registered place (404 otherwise) and the window asked for, or InvalidInput per field."""
-    place = db.session.get(Place, place_code)
-    if place is None:
-        raise NotFound(f"no place with code {place_code!r}")
+    """The registered place in scope (404 otherwise) and the window asked for, or InvalidInput per field."""
+    place = place_in_scope(place_code)
     since, until = window_arg(args)
     return place, since, until
 

@@ -31,15 +31,17 @@ class Role(StrEnum):
     OFFICER = "officer"  # checkpoint officer, bound to places
     VENUE_MANAGER = "venue_manager"  # bound to places
     OFFICIAL = "official"  # health official, bound to provinces or wards
+    WARD_STAFF = "ward_staff"  # a ward's health station or police, bound to wards: their alerts only
     OPS = "ops"
     ADMIN = "admin"
     STATION = "station"  # a device token bound to one place, not a person
 
 
-STAFF_ROLES = (Role.OFFICER, Role.VENUE_MANAGER, Role.OFFICIAL, Role.OPS, Role.ADMIN)
+STAFF_ROLES = (Role.OFFICER, Role.VENUE_MANAGER, Role.OFFICIAL, Role.WARD_STAFF, Role.OPS, Role.ADMIN)
 PLACE_ROLES = (Role.OFFICER, Role.VENUE_MANAGER)
+AREA_ROLES = (Role.OFFICIAL, Role.WARD_STAFF)  # bound to areas: see webapp.scope
 # Those who read personal data or change who may: a password alone is not enough.
-TWO_FACTOR_ROLES = (Role.OFFICIAL, Role.ADMIN)
+TWO_FACTOR_ROLES = (Role.OFFICIAL, Role.WARD_STAFF, Role.ADMIN)
 SCANNING_ROLES = (Role.OFFICER, Role.VENUE_MANAGER, Role.STATION)
 
 

@@ -8,7 +8,9 @@
 - ``format``: ``json`` (default), ``graphml``, ``csv``, or ``godata`` (a zip of the CSV files
   WHO's Go.Data imports).
 People are described by their registry ward and province only (where alerts go); the Go.Data
-export adds what its import needs to create a contact (name, sex, age in years, phone).
+export adds what its import needs to create a contact (name, sex, age in years, phone). The case
+must live in the official's scope (404 otherwise); people living outside it appear under a
+pseudonym with what their alert needs only (webapp/scope.py), in every format.
 """
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, Response, request
-from werkzeug.exceptions import NotFound
 
 from ingest.errors import InvalidInput, Message
 from tracing import export, godata
@@ -31,6 +32,7 @@ from webapp.models import Citizen
 from webapp.official import window_arg
 from webapp.resources import get_resources, get_warehouse
 from webapp.roles import Role, allow
+from webapp.scope import person_in_scope, redact_trace
 
 bp = Blueprint("traces", __name__)
 
@@ -54,15 +56,13 @@ FORMAT_UNKNOWN = Message(f"must be one of {', '.join(FORMATS)}", f"phải là m�
 @audited(trace_or_export, "citizen_id", ("depth", "since", "until", "rules", "format"))  # reason first
 def case_trace(citizen_id: str):
     """The trace of ``citizen_id`` (see the module docstring for the parameters)."""
-    case = db.session.get(Citizen, citizen_id)
-    if case is None:
-        raise NotFound(UNKNOWN_CASE)
-    depth, since, until, rules, kind = _trace_arguments(request.args)
+    case = person_in_scope(citizen_id, UNKNOWN_CASE)
+    depth, since, until, rules, kind = trace_arguments(request.args)
     try:
         graph = trace_case(get_warehouse(), case.citizen_id, since, until, depth, rules)
     except TooMuchToRead:
         raise InvalidInput({"since": TOO_MUCH}) from None
-    people = people_of(graph.nodes, with_identity=kind == "godata")
+    graph, people = redact_trace(graph, people_of(graph.nodes, with_identity=kind == "godata"))
     if kind == "graphml":
         return _download(export.graph_graphml(graph, people), "application/graphml+xml", case, "graphml")
     if kind == "csv":
@@ -72,7 +72,7 @@ def case_trace(citizen_id: str):
     return export.graph_json(graph, people), {"Cache-Control": NOT_KEPT}
 
 
-def _trace_arguments(args: Mapping[str, str]) -> tuple[int, datetime, datetime, TraceRules, str]:
+def trace_arguments(args: Mapping[str, str]) -> tuple[int, datetime, datetime, TraceRules, str]:
     """Depth, window, rule set and format asked for, or InvalidInput naming each bad field."""
     errors: dict[str, Message] = {}
     max_depth = get_resources().settings.trace_max_depth

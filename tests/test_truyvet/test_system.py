@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import time
 import uuid
@@ -16,6 +17,7 @@ from tests.conftest import SYSTEM_WEB_PORT, TRUYVET, random_cccd, system_env
 from tests.factories import declaration
 
 pytestmark = pytest.mark.broker
+SCANNED_PERSON = "Người Được Quét"  # put in the registry by in_officials_province, not seeded
 
 
 def now_iso() -> str:
@@ -30,10 +32,23 @@ def post_scan(system, **fields) -> requests.Response:
 
 
 def scans_of(system, citizen_id: str) -> list[dict]:
+    """A person's scans as the system's official (of province 1) reads them."""
+    in_officials_province(system, citizen_id)
     response = system["official"].get(f"{system['url']}/api/v1/citizens/{citizen_id}/scans", timeout=10,
                                       params={"limit": 1000, "reason": "case_investigation"})
     assert response.status_code == 200, response.text
     return response.json()["scans"]
+
+
+def in_officials_province(system, citizen_id: str) -> None:
+    """Put the person in the registry, in province 1: an official reads only the people they answer for.
+
+    Straight into the system's database, so nothing is published: the stream does not learn of it.
+    """
+    with sqlite3.connect(system["data_dir"] / "truyvet.db") as registry:
+        registry.execute("INSERT OR IGNORE INTO citizens (citizen_id, full_name, date_of_birth, sex, province_code, "
+                         "ward_code, phone, updated_at) VALUES (?, ?, '1990-01-01', 'Nam', 1, 70, '0912345678', "
+                         "CURRENT_TIMESTAMP)", (citizen_id, SCANNED_PERSON))
 
 
 def wait_for_scans(system, citizen_id: str, count: int = 1, event_id: str | None = None,
@@ -233,8 +248,6 @@ def test_a_declaration_is_relayed_to_kafka_by_the_running_system(system):
 
 
 def test_seeded_registry_reaches_kafka_and_verifies_declarations(system):
-    import sqlite3
-
     result = subprocess.run(
         [TRUYVET, "seed", "--citizens", "25", "--seed", "2026"],
         env=system_env(system["data_dir"], system["broker"].port),
@@ -246,8 +259,8 @@ def test_seeded_registry_reaches_kafka_and_verifies_declarations(system):
 
     with sqlite3.connect(system["data_dir"] / "truyvet.db") as registry:
         citizen_id, name, born, sex = registry.execute(
-            "SELECT citizen_id, full_name, date_of_birth, sex FROM citizens ORDER BY citizen_id LIMIT 1"
-        ).fetchone()
+            "SELECT citizen_id, full_name, date_of_birth, sex FROM citizens WHERE full_name <> ? "
+            "ORDER BY citizen_id LIMIT 1", (SCANNED_PERSON,)).fetchone()
     response = requests.post(f"{system['url']}/api/v1/declarations", timeout=30, json=declaration(
         citizen_id=citizen_id, full_name=name, date_of_birth=born, sex=sex,
     ))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pyotp
 from click.testing import CliRunner
@@ -12,7 +13,7 @@ from truyvet.cli import main
 from webapp import create_app
 from webapp import accounts
 from webapp.extensions import db
-from webapp.models import User
+from webapp.models import Citizen, User
 
 
 def post_login(client, username: str, password: str = PASSWORD, path: str = "/dang-nhap"):
@@ -47,6 +48,9 @@ def test_session_cookies_are_secure_httponly_and_samesite(app, client):
 def test_an_official_enrols_a_second_factor_at_the_first_sign_in(app, client):
     with app.app_context():
         accounts.create_user("bs-lan", "Bác sĩ Lan", "official", PASSWORD, areas=["79"])
+        db.session.add(Citizen(citizen_id="079090000001", full_name="Trần Thị Bình", date_of_birth=date(1990, 1, 2),
+                               sex="Nữ", province_code=79, ward_code=26734, phone="0912345678"))
+        db.session.commit()
 
     response = post_login(client, "bs-lan")
     assert response.headers["Location"] == "/dang-nhap/ma-xac-thuc"
@@ -54,7 +58,7 @@ def test_an_official_enrols_a_second_factor_at_the_first_sign_in(app, client):
     assert "<svg" in page  # the enrolment QR code
     secret = re.search(r"<code data-secret>([A-Z2-7]+)</code>", page).group(1)
     # Not signed in yet: the password alone opens nothing.
-    assert client.get("/api/v1/citizens/001090000001/scans").status_code == 401
+    assert client.get("/api/v1/citizens/079090000001/scans").status_code == 401
 
     wrong = client.post("/dang-nhap/ma-xac-thuc", data={"code": "000000", "csrf_token": csrf_token(
         client, "/dang-nhap/ma-xac-thuc")})
@@ -63,7 +67,7 @@ def test_an_official_enrols_a_second_factor_at_the_first_sign_in(app, client):
         client, "/dang-nhap/ma-xac-thuc")})
 
     assert right.status_code == 302
-    assert client.get("/api/v1/citizens/001090000001/scans?reason=case_investigation").status_code == 200
+    assert client.get("/api/v1/citizens/079090000001/scans?reason=case_investigation").status_code == 200
     with app.app_context():
         assert db.session.scalar(db.select(User.totp_secret).where(User.username == "bs-lan")) == secret
 
@@ -110,8 +114,16 @@ def test_user_and_station_commands(tmp_path):
     refused = runner.invoke(main, ["user", "add", "bs-ha", "--role", "official", "--full-name", "BS Hà",
                                    "--password", PASSWORD], env=env)
     assert refused.exit_code == 1 and "--area" in refused.output
+    ward_staff = ["user", "add", "tram-y-te", "--role", "ward_staff", "--full-name", "Trạm Y tế", "--password", PASSWORD]
+    whole_province = runner.invoke(main, [*ward_staff, "--area", "1"], env=env)
+    assert whole_province.exit_code == 1 and "wards, not to a whole province" in whole_province.output
+    assert runner.invoke(main, [*ward_staff, "--area", "1:70"], env=env).exit_code == 0
+    officer_with_area = runner.invoke(main, ["user", "add", "can-bo-binh", "--role", "officer", "--full-name", "Bình",
+                                             "--place", "CP-HN-01", "--area", "1", "--password", PASSWORD], env=env)
+    assert officer_with_area.exit_code == 1 and "not bound to areas" in officer_with_area.output
     listed = runner.invoke(main, ["user", "list"], env=env)
     assert "can-bo-an\tofficer\tactive" in listed.output
+    assert "tram-y-te\tward_staff\tactive" in listed.output and "1:70" in listed.output
     assert runner.invoke(main, ["user", "disable", "can-bo-an"], env=env).exit_code == 0
     assert "can-bo-an\tofficer\tdisabled" in runner.invoke(main, ["user", "list"], env=env).output
 

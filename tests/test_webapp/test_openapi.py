@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ingest.units import wards
 from streams.records import ExposureAlert, ScanEvent
 from tests.conftest import random_cccd
 from tests.factories import child, declaration
@@ -359,6 +360,7 @@ def test_checkpoint_answers_fit_their_schemas(app, client, station_client, docum
 
 def test_officials_answers_fit_their_schemas(app, client, official_client, warehouse, document):
     citizen = random_cccd()
+    register(app, citizen)
     start = datetime(2026, 10, 1, 7, 0, tzinfo=timezone.utc)
     write_scans(warehouse, [ScanEvent(event_id=f"o-{citizen}-{day}", citizen_id=citizen, place_id="METRO-1",
                                       ts=start + timedelta(days=day), direction="in") for day in range(3)])
@@ -373,6 +375,8 @@ def test_officials_answers_fit_their_schemas(app, client, official_client, wareh
     assert_documented(document, official_client.get("/api/v1/citizens/12ab/scans?limit=0&reason=case_investigation"),
                       scans)
     assert_documented(document, client.get(f"/api/v1/citizens/{citizen}/scans"), scans)
+    assert_documented(document, official_client.get(f"/api/v1/citizens/{random_cccd()}/scans?reason=case_investigation"),
+                      scans)  # not in the registry, or outside the official's scope: the same 404
 
     place = add_place(app, random_place(), kind="venue", name="Chợ Đồng Xuân")
     (a, b) = pair()
@@ -434,14 +438,18 @@ def test_cases_and_alerts_answers_fit_their_schemas(app, official_client, wareho
     for body in ({"citizen_id": random_cccd(), "sample_date": today}, {"citizen_id": case, "extra": 1}):
         assert_documented(document, official_client.post("/api/v1/cases", json=body), "/api/v1/cases", "post")
 
-    ward = 700_000_000 + int(contact[-8:])
+    ward = 70  # Hoan Kiem, in the official's province (1)
     write_alerts(warehouse, [ExposureAlert(
         event_id=f"alert-{contact}", case_id=reported.json["case_id"], case_citizen_id=case,
         contact_citizen_id=contact, tier=1, first_exposure=datetime.now(timezone.utc) - timedelta(hours=2),
         place_id=None, criterion="household", source="imported", alerted_at=datetime.now(timezone.utc),
         ward_code=ward, province_code=1)])
     alerts = "/api/v1/wards/{ward_code}/alerts"
-    found = official_client.get(f"/api/v1/wards/{ward}/alerts")
+    found = official_client.get(f"/api/v1/wards/{ward}/alerts?reason=case_investigation")
     assert found.status_code == 200 and found.json["alerts"], found.json
     assert_documented(document, found, alerts)
-    assert_documented(document, official_client.get("/api/v1/wards/4294967296/alerts"), alerts)
+    assert_documented(document, official_client.get("/api/v1/wards/4294967296/alerts?reason=case_investigation"),
+                      alerts)
+    outside = official_client.get(f"/api/v1/wards/{wards(79)[0][0]}/alerts?reason=case_investigation")
+    assert outside.status_code == 404
+    assert_documented(document, outside, alerts)

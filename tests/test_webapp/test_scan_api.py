@@ -1,12 +1,14 @@
 """The scan API without a broker: validation, outage answers, reads from the warehouse."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from streams.records import ScanEvent
 from tests.conftest import random_cccd
 from tests.staff import add_place, add_staff, sign_in, station_headers
 from warehouse.writer import write_scans
+from webapp.extensions import db
+from webapp.models import Citizen
 
 
 def test_malformed_scan_gets_field_level_400_in_vietnamese_first(station_client):
@@ -72,8 +74,18 @@ def test_with_retention_off_a_historical_scan_goes_on_to_kafka(make_app):
     assert response.status_code == 503  # validated and sent; only the (unreachable) broker is missing
 
 
-def test_citizen_scans_are_read_from_the_warehouse(official_client, warehouse):
+def in_the_registry(app) -> str:
+    """A person living in Hanoi (province 1), where the test official answers: their movements may be read."""
     citizen = random_cccd()
+    with app.app_context():
+        db.session.add(Citizen(citizen_id=citizen, full_name="Nguyễn Văn An", date_of_birth=date(1990, 5, 1),
+                               sex="Nam", province_code=1, ward_code=70, phone="0912345678"))
+        db.session.commit()
+    return citizen
+
+
+def test_citizen_scans_are_read_from_the_warehouse(app, official_client, warehouse):
+    citizen = in_the_registry(app)
     ts = datetime(2026, 11, 1, 7, 45, tzinfo=timezone.utc)
     write_scans(warehouse, [ScanEvent(event_id="w-1", citizen_id=citizen, place_id="MARKET-3", ts=ts, direction="in")])
 
@@ -88,8 +100,8 @@ def test_citizen_scans_are_read_from_the_warehouse(official_client, warehouse):
     }
 
 
-def test_a_commuters_scans_come_newest_first_in_pages(official_client, warehouse):
-    citizen = random_cccd()
+def test_a_commuters_scans_come_newest_first_in_pages(app, official_client, warehouse):
+    citizen = in_the_registry(app)
     start = datetime(2026, 10, 1, 7, 0, tzinfo=timezone.utc)
     write_scans(warehouse, [
         ScanEvent(event_id=f"c-{day:03d}", citizen_id=citizen, place_id="METRO-1",
@@ -112,8 +124,8 @@ def test_a_commuters_scans_come_newest_first_in_pages(official_client, warehouse
     assert seen == [f"c-{day:03d}" for day in reversed(range(45))]
 
 
-def test_a_malformed_page_request_gets_field_errors(official_client):
-    response = official_client.get(f"/api/v1/citizens/{random_cccd()}/scans?limit=0&before=garbage&lang=en"
+def test_a_malformed_page_request_gets_field_errors(app, official_client):
+    response = official_client.get(f"/api/v1/citizens/{in_the_registry(app)}/scans?limit=0&before=garbage&lang=en"
                                    "&reason=case_investigation")
     assert response.status_code == 400
     assert set(response.json["errors"]) == {"limit", "before"}

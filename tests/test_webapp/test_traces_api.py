@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from urllib.parse import quote
 
 import networkx as nx
