@@ -23,12 +23,14 @@ run: setup
 	$(BIN)/truyvet run
 
 # Debian packages the tests drive for real: headless Chromium (through Playwright, which downloads
-# no browser) and PostgreSQL (throwaway clusters made by truyvet/localpg.py).
+# no browser), PostgreSQL (throwaway clusters made by truyvet/localpg.py), Redis (the shared
+# rate-limit store), and promtool and caddy (checking the production files under deploy/).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 debian-packages:
-	command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
+		command -v redis-server >/dev/null && command -v promtool >/dev/null && command -v caddy >/dev/null || \
 		($(SUDO) apt-get update -qq && \
-		 DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium postgresql)
+		 DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium postgresql redis-server prometheus caddy)
 
 test: setup debian-packages
 	$(BIN)/pytest

@@ -24,6 +24,17 @@ DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_RETENTION_DAYS = 30
 WAREHOUSE_SCHEMES = ("chdb", "http", "https")
 _TRUE = ("1", "true", "yes", "on")
+# Production refuses a secret key shorter than this, or one anybody could read in the repository.
+MIN_SECRET_KEY_LENGTH = 32
+MAKE_SECRET_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+# Values from tests, benchmarks and examples (tests/, bench/, README): never a real deployment's.
+KNOWN_SECRET_KEYS = frozenset({
+    "test", "test-secret", "s3cret", "secret", "bench-secret-key", "dev", "development",
+    "changeme", "change-me", "default", "password",
+})
+# What a placeholder in an example file says instead of a random value.
+PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "example", "placeholder", "replace-me",
+                     "your-secret", "secret-key", "insecure", "not-secret")
 _FALSE = ("0", "false", "no", "off")
 
 
@@ -66,6 +77,21 @@ class Settings:
     # How often a worker traces its open cases again, alerting contacts that came to light since:
     # a minute, well inside the hour a new F1 should be found in.
     alert_retrace_seconds: int = 60
+    # Production mode: every process refuses to start with a missing, example or short secret
+    # key, or with secure cookies off (a message says how to make a key).
+    production: bool = False
+    # How many reverse proxies in front of the web app append to X-Forwarded-For (and set
+    # X-Forwarded-Proto): 0 trusts none; the client's address is the one the last of them saw.
+    trusted_proxies: int = 0
+    # CRUD retention (`truyvet purge`): published outbox rows, and read-audit entries, which
+    # must outlive the data they record reads of.
+    outbox_retention_days: int = 7
+    audit_retention_days: int = 730
+    # The bearer token Prometheus scrapes /metrics with; empty: only ops and admins signed in.
+    metrics_token: str = ""
+    # The port `truyvet worker` serves its Prometheus metrics on (0: none; `truyvet run` serves
+    # them with the web app's /metrics).
+    metrics_port: int = 0
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir).resolve()
@@ -74,6 +100,9 @@ class Settings:
             object.__setattr__(self, "clickhouse_url", f"chdb://{data_dir / 'warehouse'}")
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'truyvet.db'}")
+        if self.production:
+            # Checked as given: below, a missing key is filled with a random one.
+            self._check_production()
         if not self.secret_key:
             # A random key keeps a developer's machine safe; production sets it (compose does).
             object.__setattr__(self, "secret_key", secrets.token_urlsafe(32))
@@ -106,6 +135,12 @@ class Settings:
             trace_rules=text("TRACE_RULES"),
             trace_max_depth=_whole_number(env, "TRACE_MAX_DEPTH", 3, minimum=1),
             alert_retrace_seconds=_whole_number(env, "ALERT_RETRACE_SECONDS", 60, minimum=1),
+            production=_flag(env, "PRODUCTION", False),
+            trusted_proxies=_whole_number(env, "TRUSTED_PROXIES", 0, minimum=0),
+            outbox_retention_days=_whole_number(env, "OUTBOX_RETENTION_DAYS", 7, minimum=1),
+            audit_retention_days=_whole_number(env, "AUDIT_RETENTION_DAYS", 730, minimum=1),
+            metrics_token=text("METRICS_TOKEN"),
+            metrics_port=_whole_number(env, "METRICS_PORT", 0, minimum=0),
         )
 
     def validate(self) -> None:
@@ -127,6 +162,21 @@ class Settings:
             raise SettingsError(f"{PREFIX}TRACE_MAX_DEPTH must be at least 1")
         if self.alert_retrace_seconds < 1:
             raise SettingsError(f"{PREFIX}ALERT_RETRACE_SECONDS must be at least 1")
+
+    def _check_production(self) -> None:
+        """Refuse what is fine on a developer's machine but not in front of the public."""
+        problem = secret_key_problem(self.secret_key)
+        if problem:
+            raise SettingsError(
+                f"{PREFIX}SECRET_KEY {problem}; production ({PREFIX}PRODUCTION=on) needs a random key "
+                f"of at least {MIN_SECRET_KEY_LENGTH} characters, the same in every process. "
+                f"Make one with: {MAKE_SECRET_KEY}"
+            )
+        if not self.secure_cookies:
+            raise SettingsError(
+                f"{PREFIX}SECURE_COOKIES must be on in production ({PREFIX}PRODUCTION=on): "
+                "session cookies go over HTTPS only"
+            )
 
     @property
     def kafka_servers(self) -> list[str]:
@@ -153,6 +203,30 @@ def split_servers(bootstrap: str) -> list[str]:
     ['kafka-1:9092', 'kafka-2:9092']
     """
     return [server.strip() for server in bootstrap.split(",") if server.strip()]
+
+
+def secret_key_problem(key: str) -> str | None:
+    """What is wrong with ``key`` as a production secret, or None.
+
+    >>> secret_key_problem("hunter2")
+    'is too short (7 characters)'
+    >>> secret_key_problem("x" * 40)
+    'repeats too few characters to be random'
+    >>> secret_key_problem("change-me-to-a-long-random-string-please")
+    'is an example value'
+    >>> secret_key_problem("Yq3vU5d0l2K8pXoR7sTz1wBnE4cH6gJaMfLiNkVu9eQy") is None
+    True
+    """
+    if not key:
+        return "is not set"
+    if key.strip().lower() in KNOWN_SECRET_KEYS or any(
+            word in key.lower() for word in PLACEHOLDER_WORDS):
+        return "is an example value"
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        return f"is too short ({len(key)} characters)"
+    if len(set(key)) < 8:
+        return "repeats too few characters to be random"
+    return None
 
 
 def _whole_number(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:

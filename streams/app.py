@@ -19,7 +19,7 @@ import faust
 from clickhouse_connect.driver.client import Client
 
 from config import Settings
-from streams import topics
+from streams import metrics, topics
 from streams.agents import alerts, colocate, registry, sink, verify
 from streams.agents.alerts import Alerts, Routing
 from streams.agents.colocate import Colocate
@@ -27,10 +27,11 @@ from streams.agents.deadletter import DeadLetters
 from streams.agents.registry import Registry
 from streams.agents.sink import Sinks
 from streams.agents.verify import Verify
+from streams.gapless import topics_read
 from streams.rules import load_rules
 from tracing.rules import load_trace_rules
 
-APP_ID = "truyvet"
+APP_ID = topics.CONSUMER_GROUP
 
 
 class StreamApp(faust.App):
@@ -42,6 +43,7 @@ class StreamApp(faust.App):
     routing: Routing
     sinks: Sinks | None
     alerts: Alerts | None
+    lag: metrics.LagWatch
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -51,6 +53,10 @@ class StreamApp(faust.App):
             # Flask serves the ops endpoints; Faust's own web server would only take a port.
             web_enabled=False,
             topic_partitions=topics.PARTITIONS,
+            # Faust's own topics (table changelogs, repartitions) get as many copies as ours:
+            # 3 in production, where min.insync.replicas comes from the brokers' default (2).
+            # Read here until Settings carries it (TRUYVET_TOPIC_REPLICATION, streams/topics.py).
+            topic_replication_factor=topics.Replication.from_env().factor,
             consumer_auto_offset_reset="earliest",
             autodiscover=False,
             # Every agent is idempotent and Faust commits only what agents finished, so a stop need
@@ -80,4 +86,5 @@ def create_app(settings: Settings, warehouse: Client | None = None) -> StreamApp
         trace_rules = load_trace_rules(settings.trace_rules or None).choose(None)
         app.alerts = alerts.register(app, warehouse, trace_rules, settings.alert_retrace, settings.retention,
                                      dead_letters)
+    app.lag = metrics.LagWatch.of(app, lambda: topics_read(app))
     return app

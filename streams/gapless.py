@@ -24,6 +24,10 @@ promise: the offsets of a partition reach the agent without a hole.
 Faust's bookkeeping is per partition, not per agent: an offset is marked done only when every
 agent of the app reading the topic (its ``peers``) has taken it.
 
+Each view counts, for its agent (:mod:`streams.metrics`): the events passed on
+(``truyvet_stream_events_total{direction="in"}``), the offsets read back from the broker
+(``truyvet_late_events_total``) and the repeats skipped (``truyvet_duplicates_dropped_total``).
+
 Messages read from the broker are handed over as :class:`Fetched`, which has what agents use of
 a Faust event (``value`` and ``message``).
 """
@@ -39,6 +43,7 @@ import faust
 from aiokafka import ConsumerRecord, TopicPartition
 from faust.types import EventT, StreamT
 
+from streams import metrics
 from streams.partitions import PartitionReader
 
 log = logging.getLogger(__name__)
@@ -73,6 +78,8 @@ class Gapless:
     # Every Gapless of the app on the same topic, this one included: Faust's bookkeeping of
     # offsets is per partition, not per agent, so an offset is done only when all have taken it.
     peers: list["Gapless"] = field(default_factory=list)
+    # The agent's label in the metrics (streams.metrics.agent_label); the topic if unnamed.
+    agent: str = ""
     _next: dict[TopicPartition, int] = field(default_factory=dict)
     _done: dict[TopicPartition, int] = field(default_factory=dict)
     _generation: dict[TopicPartition, int] = field(default_factory=dict)
@@ -80,10 +87,10 @@ class Gapless:
     _waiting_since: float | None = None
 
     @classmethod
-    def of(cls, app: faust.App, topic: str) -> "Gapless":
-        """A hole-free view of ``topic`` for an agent of ``app``, with its stall check scheduled."""
+    def of(cls, app: faust.App, topic: str, agent: str = "") -> "Gapless":
+        """A hole-free view of ``topic`` for ``app``'s agent named ``agent``, with its stall check scheduled."""
         peers = _PEERS.setdefault(app, {}).setdefault(topic, [])
-        gapless = cls(app, topic, PartitionReader.of(app), peers)
+        gapless = cls(app, topic, PartitionReader.of(app), peers, agent=metrics.agent_label(agent))
         app.timer(STALL_CHECK_SECONDS, name=f"truyvet.stall_check.{topic}.{len(peers)}")(gapless.check_stalled)
         return gapless
 
@@ -118,7 +125,9 @@ class Gapless:
         """What the agent must take for ``event``: the offsets missing before it, and itself."""
         tp, offset = event.message.tp, event.message.offset
         expected = await self._expected(tp)
+        label = self.agent or self.topic
         if offset < expected:
+            metrics.duplicates_dropped.labels(label).inc()
             return []
         missing: list[Taken] = []
         if offset > expected:
@@ -127,7 +136,9 @@ class Gapless:
             async for batch in self.reader.read(_kafka_tp(tp), expected, offset):
                 missing.extend(Fetched(message) for message in batch)
             self._holes.append((tp, expected, offset - 1))
+            metrics.late_events.labels(label).inc(len(missing))
         self._next[tp] = offset + 1
+        metrics.stream_events.labels(label, metrics.IN).inc(len(missing) + 1)
         return missing + [event]
 
     async def _expected(self, tp: TopicPartition) -> int:
@@ -201,6 +212,11 @@ class Gapless:
 
 # The Gapless views of each app, by topic (see Gapless.peers).
 _PEERS: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def topics_read(app: faust.App) -> set[str]:
+    """The topics ``app``'s agents read (every agent reads through a Gapless view)."""
+    return set(_PEERS.get(app, {}))
 
 
 def _kafka_tp(tp: TopicPartition) -> TopicPartition:

@@ -145,6 +145,8 @@ def system(session_dir):
 
     run_cli(data_dir, SYSTEM_KAFKA_PORT, "user", "add", "bs-tra-cuu", "--role", "official",
             "--full-name", "Bác sĩ Tra Cứu", "--area", "1", "--password", "mat-khau-du-dai-2026")
+    run_cli(data_dir, SYSTEM_KAFKA_PORT, "user", "add", "van-hanh", "--role", "ops",
+            "--full-name", "Vận Hành", "--password", "mat-khau-du-dai-2026")
     yield {
         "url": url,
         "data_dir": data_dir,
@@ -152,8 +154,22 @@ def system(session_dir):
         "process": process,
         "station_headers": station_headers,
         "official": signed_in_official(url, "bs-tra-cuu", "mat-khau-du-dai-2026"),
+        "ops": signed_in_ops(url, "van-hanh", "mat-khau-du-dai-2026"),
     }
     stop_system(process)
+
+
+def signed_in_ops(url: str, username: str, password: str) -> requests.Session:
+    """Sign in through the pages as ops (a password, no second factor)."""
+    import re
+
+    session = requests.Session()
+    page = session.get(f"{url}/dang-nhap", timeout=10).text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    answer = session.post(f"{url}/dang-nhap", data={"username": username, "password": password, "csrf_token": token},
+                          timeout=10)
+    assert answer.ok, answer.text
+    return session
 
 
 def signed_in_official(url: str, username: str, password: str) -> requests.Session:

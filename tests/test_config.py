@@ -64,3 +64,33 @@ def test_open_cases_are_traced_again_every_minute_unless_told_otherwise():
     for wrong in ("0", "-1", "1.5", "soon"):
         with pytest.raises(SettingsError, match="TRUYVET_ALERT_RETRACE_SECONDS"):
             Settings.from_env({"TRUYVET_ALERT_RETRACE_SECONDS": wrong})
+
+
+GOOD_KEY = "Yq3vU5d0l2K8pXoR7sTz1wBnE4cH6gJaMfLiNkVu9eQy"
+
+
+def test_production_refuses_a_missing_short_or_example_secret_key_and_says_how_to_make_one():
+    for weak in ("", "hunter2", "test-secret", "bench-secret-key", "x" * 48,
+                 "change-me-to-a-long-random-string-of-characters"):
+        with pytest.raises(SettingsError, match="TRUYVET_SECRET_KEY") as refused:
+            Settings.from_env({"TRUYVET_PRODUCTION": "on", "TRUYVET_SECRET_KEY": weak})
+        assert "python -c 'import secrets; print(secrets.token_urlsafe(48))'" in str(refused.value)
+
+
+def test_production_refuses_cookies_over_plain_http():
+    with pytest.raises(SettingsError, match="TRUYVET_SECURE_COOKIES"):
+        Settings.from_env({"TRUYVET_PRODUCTION": "on", "TRUYVET_SECRET_KEY": GOOD_KEY,
+                           "TRUYVET_SECURE_COOKIES": "off"})
+
+
+def test_production_takes_a_long_random_key_and_development_takes_anything():
+    production = Settings.from_env({"TRUYVET_PRODUCTION": "on", "TRUYVET_SECRET_KEY": GOOD_KEY})
+    assert (production.production, production.secret_key) == (True, GOOD_KEY)
+    assert Settings.from_env({"TRUYVET_SECRET_KEY": "test"}).secret_key == "test"
+
+
+def test_trusted_proxies_is_a_count_of_hops():
+    assert Settings.from_env({}).trusted_proxies == 0
+    assert Settings.from_env({"TRUYVET_TRUSTED_PROXIES": "2"}).trusted_proxies == 2
+    with pytest.raises(SettingsError, match="TRUYVET_TRUSTED_PROXIES"):
+        Settings.from_env({"TRUYVET_TRUSTED_PROXIES": "yes"})

@@ -1,9 +1,10 @@
-"""A local single-node Apache Kafka broker (KRaft) run from the official jars.
+"""A local single-node Apache Kafka broker (KRaft) run from the official jars, or a quorum of them.
 
 Maven resolves ``org.apache.kafka:kafka_2.13`` (see ``kafka/pom.xml``) into a git-ignored
 folder; the broker runs from that classpath with ``java``. One folder (``home``) holds the
 broker's configuration, data, pid file and logs, so tests can run a second broker beside the
-developer's own without touching it.
+developer's own without touching it. :class:`LocalCluster` runs three such nodes as one cluster,
+replicated as production's (docker-compose.yml), to test what the loss of a broker does.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,12 +55,20 @@ class BrokerStatus:
 
 @dataclass(frozen=True)
 class LocalBroker:
-    """One broker+controller node listening on 127.0.0.1:``port`` (controller on ``port + 1``)."""
+    """One broker+controller node listening on 127.0.0.1:``port`` (controller on ``port + 1``).
+
+    Alone by default; as node ``node_id`` of a :class:`LocalCluster`, ``quorum`` holds the
+    ports of every node of the cluster in node-id order (node 1 first) and ``cluster_id`` the
+    id their storage is formatted with.
+    """
 
     home: Path
     port: int = 9092
     libs: Path = DEFAULT_LIBS
     heap: str = "1g"
+    node_id: int = 1
+    quorum: tuple[int, ...] = ()
+    cluster_id: str | None = None
 
     @classmethod
     def for_bootstrap(cls, home: Path, bootstrap: str) -> "LocalBroker":
@@ -103,6 +113,13 @@ class LocalBroker:
         current = self.status()
         if current.running:
             return current
+        process = self._launch(die_with_parent)
+        self._wait_until_ready(process, timeout)
+        log.info("Kafka started (pid %s) on %s", process.pid, self.bootstrap)
+        return self.status()
+
+    def _launch(self, die_with_parent: bool = False) -> subprocess.Popen:
+        """Start the JVM without waiting: a cluster node answers only once a quorum runs."""
         if _port_open(self.port):
             raise BrokerError(f"port {self.port} is taken by another process; is another Kafka running?")
         self.ensure_jars()
@@ -118,9 +135,7 @@ class LocalBroker:
                 preexec_fn=_die_with_parent if die_with_parent else None,
             )
         self.pid_file.write_text(str(process.pid))
-        self._wait_until_ready(process, timeout)
-        log.info("Kafka started (pid %s) on %s", process.pid, self.bootstrap)
-        return self.status()
+        return process
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the broker cleanly (SIGTERM, then SIGKILL after ``timeout``); True if it ran."""
@@ -133,6 +148,16 @@ class LocalBroker:
             log.warning("Kafka (pid %s) ignored SIGTERM for %.0fs; killing it", pid, timeout)
             os.kill(pid, signal.SIGKILL)
             _wait_for_exit(pid, 10)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> bool:
+        """Stop the broker at once (SIGKILL), as a crash or a lost machine would; True if it ran."""
+        pid = self._running_pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGKILL)
+        _wait_for_exit(pid, 10)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -178,11 +203,16 @@ class LocalBroker:
     def _write_config(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         controller = self.port + 1
+        ports = self.quorum or (self.port,)
+        voters = ",".join(f"{node}@127.0.0.1:{port + 1}" for node, port in enumerate(ports, start=1))
+        # One node: nothing can have more than one replica. A quorum: as production
+        # (docker-compose.yml), three copies of which two must be in sync.
+        replicas, in_sync = min(3, len(ports)), min(2, len(ports))
         (self.home / "server.properties").write_text(
             "\n".join([
                 "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{controller}",
+                f"node.id={self.node_id}",
+                f"controller.quorum.voters={voters}",
                 f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
                 f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                 "controller.listener.names=CONTROLLER",
@@ -190,12 +220,14 @@ class LocalBroker:
                 "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                 f"log.dirs={self.data_dir}",
                 "num.partitions=3",
-                # One node: internal topics cannot have more than one replica.
-                "offsets.topic.replication.factor=1",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
+                f"default.replication.factor={replicas}",
+                f"min.insync.replicas={in_sync}",
+                "unclean.leader.election.enable=false",
+                f"offsets.topic.replication.factor={replicas}",
+                f"transaction.state.log.replication.factor={replicas}",
+                f"transaction.state.log.min.isr={in_sync}",
+                f"share.coordinator.state.topic.replication.factor={replicas}",
+                f"share.coordinator.state.topic.min.isr={in_sync}",
                 # A single consumer should not wait 3 s for imaginary group members.
                 "group.initial.rebalance.delay.ms=0",
                 "",
@@ -217,7 +249,7 @@ class LocalBroker:
     def _format_storage_once(self) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        cluster_id = _cluster_id()
+        cluster_id = self.cluster_id or _cluster_id()
         command = self._java(
             STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(self.home / "server.properties"),
             heap="256m",
@@ -250,6 +282,61 @@ class LocalBroker:
         # A recycled pid belongs to someone else: only a JVM running our config is ours.
         ours = BROKER_MAIN.encode() in cmdline and str(self.home / "server.properties").encode() in cmdline
         return pid if ours else None
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """Broker+controller nodes on 127.0.0.1, one per port of ``ports``, forming one KRaft quorum.
+
+    Node ``n`` listens on ``ports[n - 1]`` (its controller one port above) with its files in
+    ``home/node-<n>``. With three nodes, topics and Kafka's internal topics are replicated as in
+    production: three copies, two in sync for an ``acks=all`` write.
+    """
+
+    home: Path
+    ports: tuple[int, ...]
+    libs: Path = DEFAULT_LIBS
+    heap: str = "512m"
+
+    @property
+    def nodes(self) -> list[LocalBroker]:
+        cluster_id = self._cluster_id()
+        return [
+            LocalBroker(home=self.home / f"node-{node}", port=port, libs=self.libs, heap=self.heap,
+                        node_id=node, quorum=self.ports, cluster_id=cluster_id)
+            for node, port in enumerate(self.ports, start=1)
+        ]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start every node that is not running, then wait until each answers requests."""
+        launched = []
+        try:
+            for node in self.nodes:
+                if not node.status().running:
+                    launched.append((node, node._launch()))
+            for node, process in launched:
+                node._wait_until_ready(process, timeout)
+        except BrokerError:
+            self.stop()
+            raise
+        log.info("Kafka cluster started on %s", self.bootstrap)
+
+    def stop(self) -> None:
+        """Stop every node at once: one by one, the last would wait for a quorum to leave."""
+        with ThreadPoolExecutor(max_workers=len(self.ports)) as pool:
+            list(pool.map(LocalBroker.stop, self.nodes))
+
+    def _cluster_id(self) -> str:
+        """The id every node's storage is formatted with, chosen once and kept in ``home``."""
+        path = self.home / "cluster.id"
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            path.write_text(_cluster_id())
+        return path.read_text().strip()
 
 
 def _cluster_id() -> str:

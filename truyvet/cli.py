@@ -37,6 +37,8 @@ def main(verbose: bool) -> None:
     )
     # kafka-python logs every refused connection; truyvet says itself when Kafka is unreachable.
     logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+    # Alembic tells its plugins and context at every start; webapp.schema logs what it applied.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @main.group()
@@ -83,11 +85,12 @@ def kafka_status() -> None:
 @main.command()
 @click.option("--topics/--no-topics", default=True, help="Also create missing Kafka topics.")
 def migrate(topics: bool) -> None:
-    """Apply warehouse migrations and retention, create database tables and Kafka topics."""
+    """Apply warehouse and database migrations, the warehouse's retention, and create Kafka topics."""
     from streams.topics import ensure_topics
     from truyvet.standalone import prepare_warehouse
     from warehouse.client import connect
     from warehouse.errors import WarehouseError
+    from webapp.schema import SchemaError, current_revision
 
     current = settings()
     try:
@@ -100,11 +103,42 @@ def migrate(topics: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"warehouse: {applied} migration(s) applied, retention "
                + (f"{current.retention_days} days" if current.retention_days else "off (keep everything)"))
-    with registry(current):  # creates the tables
-        click.echo("database: tables ready")
+    try:
+        with registry(current):  # applies the database's migrations
+            click.echo(f"database: schema at revision {current_revision()}")
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from exc
     if topics:
         created = ensure_topics(current.kafka_servers)
         click.echo(f"kafka: {len(created)} topic(s) created")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+def purge(dry_run: bool) -> None:
+    """Delete what the CRUD database keeps past retention (README, Retention); run it nightly."""
+    import getpass
+    import os
+    import socket
+    from datetime import datetime, timezone
+
+    from webapp.retention import purge as purge_tables
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # a container's uid without a name
+        who = f"uid {os.getuid()}"
+    current = settings()
+    with registry(current):
+        done = purge_tables(current, datetime.now(timezone.utc), dry_run=dry_run,
+                            purged_by=f"{who}@{socket.gethostname()}")
+    for result in done:
+        if result.cutoff is None:
+            click.echo(f"{result.table}: kept whole (retention 0)")
+            continue
+        note = f"; {result.note}" if result.note else ""
+        click.echo(f"{result.table}: {result.deleted} {'to delete' if dry_run else 'deleted'} "
+                   f"(older than {result.cutoff:%Y-%m-%d %H:%M} UTC{note})")
 
 
 @main.command()

@@ -117,8 +117,16 @@ def _interrupt(signum: int, frame) -> None:
 
 
 def run_worker(settings: Settings, sink: bool = True) -> None:
-    """``truyvet worker``: the Faust worker alone (production topology); ``sink`` also stores."""
+    """``truyvet worker``: the Faust worker alone (production topology); ``sink`` also stores.
+
+    With ``settings.metrics_port``, its Prometheus metrics are served there (behind the metrics
+    token when one is set).
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust keeps its table state there
+    if settings.metrics_port:
+        from streams.metrics import start_exporter
+
+        start_exporter(settings.metrics_port, settings.metrics_token)
     if not sink:
         _run_worker(create_stream_app(settings))
         return

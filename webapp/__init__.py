@@ -9,8 +9,8 @@ from sqlalchemy import event
 
 from config import Settings
 from webapp import (auth, cases, checkpoint, citizen, errors, extensions, home, i18n, jsonbody, official,
-                    openapi, ops, qr, roles, traces, workspace)
-from webapp import audit
+                    openapi, ops, qr, roles, schema, traces, workspace)
+from webapp import audit, metrics, ops_dashboard, security
 from webapp.resources import Resources
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -44,17 +44,25 @@ def create_app(settings: Settings | None = None, *, warehouse: Client | None = N
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
     )
+    # A database error's log line shows the statement, never the values bound to it (ID
+    # numbers, names, phone numbers).
+    engine_options: dict[str, object] = {"hide_parameters": True}
     if settings.database_url.startswith("sqlite"):
         # `truyvet run`, `truyvet seed` and gunicorn workers may write at once: wait for the
         # lock instead of failing, and let readers go on while one writes.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30}}
+        engine_options["connect_args"] = {"timeout": 30}
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options
     app.json = jsonbody.StrictJSONProvider(app)
+    security.init_app(app, settings)  # headers on every answer, errors too; proxies; masked logs
 
     extensions.db.init_app(app)
+    schema.init_app(app)  # `flask --app webapp db revision …` writes new migrations
     if settings.database_url.startswith("sqlite"):
         with app.app_context():
             event.listen(extensions.db.engine, "connect", _sqlite_pragmas)
     extensions.limiter.init_app(app)
+    # Requests timed from the start; the scraper's token is admitted before the sign-in rules.
+    metrics.init_app(app)
     # Who may, before whether the form is genuine: a stranger hears 401, not a CSRF error.
     roles.init_app(app)
     extensions.csrf.init_app(app)
@@ -63,7 +71,7 @@ def create_app(settings: Settings | None = None, *, warehouse: Client | None = N
     qr.init_app(app, settings)
     errors.init_app(app)
     for blueprint in (home.bp, ops.bp, auth.bp, citizen.bp, checkpoint.bp, official.bp, traces.bp, cases.bp,
-                      openapi.bp, workspace.bp):
+                      openapi.bp, workspace.bp, ops_dashboard.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(audit.bp)  # the read audit's admin page (and its table, in the metadata)
     roles.check_declared(app)

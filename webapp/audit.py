@@ -11,11 +11,13 @@ finds an entry changed after it was written, removed, inserted or moved. A chain
 that its newest entries were cut off, nor a rewrite of everything from some entry on: keep the
 head hash the admin page shows somewhere else now and then.
 
-Append-only: this module has no update or delete path; the ORM refuses to flush a change or a
-deletion, or to run an UPDATE / DELETE statement on the table; and the database refuses them
-too, with triggers created with the table (SQLite ``RAISE(ABORT)``, PostgreSQL a trigger
-function, also for TRUNCATE). Retention purging (issue 11) will need a controlled path through
-these guards; it does not exist yet, so nothing is ever purged from this table.
+Append-only: this module has no update path and one delete path; the ORM refuses to flush a
+change or a deletion, or to run an UPDATE / DELETE statement on the table; and the database
+refuses them too, with triggers created with the table (SQLite ``RAISE(ABORT)``, PostgreSQL a
+trigger function, also for TRUNCATE). The one way out is retention (:func:`purge_entries`): the
+oldest entries, all past retention, go together, after their cut was recorded as a
+:class:`ChainAnchor` (append-only too), and the triggers let a DELETE through only for entries
+an anchor covers. :func:`verify_chain` then verifies from the newest anchor.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from flask import Blueprint, Request, Response, render_template, request, stream_with_context
-from sqlalchemy import DDL, JSON, DateTime, Integer, String, event, func, select, text
+from sqlalchemy import DDL, JSON, DateTime, Integer, String, delete, event, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.exceptions import NotFound
 
@@ -101,36 +103,105 @@ class AuditEntry(db.Model):
     entry_hash: Mapped[str] = mapped_column(String(64))
 
 
-# Created with the table (after_create), so db.create_all() and schema.create_or_upgrade() both
-# make them. DDL text goes through %-formatting: "%%" reaches PostgreSQL as RAISE's "%".
+class ChainAnchor(db.Model):
+    """Where the chain starts after a purge: the newest entry removed and its hash, when, by whom.
+
+    The next entry's ``previous_hash`` is this ``entry_hash``, so the chain still verifies from
+    here; the anchors themselves are append-only, and each one covers more than the one before.
+    """
+
+    __tablename__ = "read_audit_anchors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    last_id: Mapped[int] = mapped_column(Integer, unique=True)  # the newest entry removed: 1..last_id are gone
+    entry_hash: Mapped[str] = mapped_column(String(64))  # that entry's hash
+    removed: Mapped[int] = mapped_column(Integer)  # how many entries this purge removed
+    before: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # every entry removed was older (UTC)
+    purged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # UTC
+    purged_by: Mapped[str] = mapped_column(String(64))  # who ran the purge: the account and machine
+
+
+# Created with the tables (after_create), so db.create_all() makes them as the migrations do
+# (webapp/migrations/versions/0002_*, which keeps its own copy: a migration is never edited).
+# A DELETE goes through only for entries an anchor covers, and an anchor must name an existing
+# entry by its hash and cover more than the one before. DDL text goes through %-formatting:
+# "%%" reaches PostgreSQL as RAISE's "%".
 _REFUSED = "read_audit is append-only"
-for _ddl in (
-    f"CREATE TRIGGER read_audit_no_update BEFORE UPDATE ON read_audit BEGIN SELECT RAISE(ABORT, '{_REFUSED}'); END",
-    f"CREATE TRIGGER read_audit_no_delete BEFORE DELETE ON read_audit BEGIN SELECT RAISE(ABORT, '{_REFUSED}'); END",
-):
-    event.listen(AuditEntry.__table__, "after_create", DDL(_ddl).execute_if(dialect="sqlite"))
-for _ddl in (
+_COVERED = "(SELECT coalesce(max(last_id), 0) FROM read_audit_anchors)"
+_BAD_ANCHOR = "a chain anchor names an existing entry by its hash, past the newest anchor"
+_SQLITE_DDL = {
+    "read_audit": (
+        f"CREATE TRIGGER read_audit_no_update BEFORE UPDATE ON read_audit BEGIN SELECT RAISE(ABORT, '{_REFUSED}'); END",
+        f"CREATE TRIGGER read_audit_no_delete BEFORE DELETE ON read_audit WHEN OLD.id > {_COVERED} "
+        f"BEGIN SELECT RAISE(ABORT, '{_REFUSED}'); END",
+    ),
+    "read_audit_anchors": (
+        "CREATE TRIGGER read_audit_anchors_no_update BEFORE UPDATE ON read_audit_anchors "
+        "BEGIN SELECT RAISE(ABORT, 'read_audit_anchors is append-only'); END",
+        "CREATE TRIGGER read_audit_anchors_no_delete BEFORE DELETE ON read_audit_anchors "
+        "BEGIN SELECT RAISE(ABORT, 'read_audit_anchors is append-only'); END",
+        "CREATE TRIGGER read_audit_anchors_check BEFORE INSERT ON read_audit_anchors WHEN NOT EXISTS "
+        "(SELECT 1 FROM read_audit WHERE id = NEW.last_id AND entry_hash = NEW.entry_hash) "
+        f"OR NEW.last_id <= {_COVERED} BEGIN SELECT RAISE(ABORT, '{_BAD_ANCHOR}'); END",
+    ),
+}
+_POSTGRES_FUNCTIONS = (
+    # One refusal for both tables; only a DELETE of covered entries passes.
     "CREATE OR REPLACE FUNCTION read_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-    f"RAISE EXCEPTION '{_REFUSED}: %% refused', TG_OP USING ERRCODE = 'restrict_violation'; END $$",
-    "CREATE TRIGGER read_audit_no_change BEFORE UPDATE OR DELETE ON read_audit FOR EACH ROW "
-    "EXECUTE FUNCTION read_audit_refuse()",
-    "CREATE TRIGGER read_audit_no_truncate BEFORE TRUNCATE ON read_audit FOR EACH STATEMENT "
-    "EXECUTE FUNCTION read_audit_refuse()",
-):
-    event.listen(AuditEntry.__table__, "after_create", DDL(_ddl).execute_if(dialect="postgresql"))
+    "IF TG_TABLE_NAME = 'read_audit' AND TG_OP = 'DELETE' THEN "
+    f"IF OLD.id <= {_COVERED} THEN RETURN OLD; END IF; END IF; "
+    "RAISE EXCEPTION '%% is append-only: %% refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'restrict_violation'; "
+    "END $$",
+    "CREATE OR REPLACE FUNCTION read_audit_anchor_check() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "IF NOT EXISTS (SELECT 1 FROM read_audit WHERE id = NEW.last_id AND entry_hash = NEW.entry_hash) "
+    f"OR NEW.last_id <= {_COVERED} THEN "
+    f"RAISE EXCEPTION '{_BAD_ANCHOR}' USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$",
+)
+_POSTGRES_DDL = {
+    "read_audit": (
+        *_POSTGRES_FUNCTIONS,
+        "CREATE TRIGGER read_audit_no_change BEFORE UPDATE OR DELETE ON read_audit FOR EACH ROW "
+        "EXECUTE FUNCTION read_audit_refuse()",
+        "CREATE TRIGGER read_audit_no_truncate BEFORE TRUNCATE ON read_audit FOR EACH STATEMENT "
+        "EXECUTE FUNCTION read_audit_refuse()",
+    ),
+    "read_audit_anchors": (
+        *_POSTGRES_FUNCTIONS,
+        "CREATE TRIGGER read_audit_anchors_no_change BEFORE UPDATE OR DELETE ON read_audit_anchors "
+        "FOR EACH ROW EXECUTE FUNCTION read_audit_refuse()",
+        "CREATE TRIGGER read_audit_anchors_no_truncate BEFORE TRUNCATE ON read_audit_anchors "
+        "FOR EACH STATEMENT EXECUTE FUNCTION read_audit_refuse()",
+        "CREATE TRIGGER read_audit_anchors_check BEFORE INSERT ON read_audit_anchors FOR EACH ROW "
+        "EXECUTE FUNCTION read_audit_anchor_check()",
+    ),
+}
+for _model in (AuditEntry, ChainAnchor):
+    for _dialect, _statements in (("sqlite", _SQLITE_DDL), ("postgresql", _POSTGRES_DDL)):
+        for _ddl in _statements[_model.__tablename__]:
+            event.listen(_model.__table__, "after_create", DDL(_ddl).execute_if(dialect=_dialect))
 
 
 @event.listens_for(AuditEntry, "before_update")
 @event.listens_for(AuditEntry, "before_delete")
-def _refuse_change(_mapper, _connection, entry: AuditEntry) -> None:
-    raise AppendOnly(f"{_REFUSED}: entry {entry.id} cannot be changed or deleted")
+@event.listens_for(ChainAnchor, "before_update")
+@event.listens_for(ChainAnchor, "before_delete")
+def _refuse_change(_mapper, _connection, row: AuditEntry | ChainAnchor) -> None:
+    raise AppendOnly(f"{row.__tablename__} is append-only: row {row.id} cannot be changed or deleted")
+
+
+_GUARDED = frozenset({"read_audit", "read_audit_anchors"})
 
 
 @event.listens_for(Session, "do_orm_execute")  # every session: the app's, and any other
 def _refuse_bulk_change(state) -> None:
-    """``session.execute(update(AuditEntry))`` never reaches before_update: refuse it here."""
-    if (state.is_update or state.is_delete) and state.bind_mapper is AuditEntry.__mapper__:
-        raise AppendOnly(f"{_REFUSED}: no UPDATE or DELETE statement on it")
+    """``session.execute(update(AuditEntry))`` never reaches before_update: refuse it here, and a
+    statement on the bare table too. The purge runs on the connection, past the session."""
+    if not (state.is_update or state.is_delete):
+        return
+    mapper = state.bind_mapper
+    table = getattr(state.statement, "table", None)
+    if (mapper is not None and mapper.local_table.name in _GUARDED) or getattr(table, "name", None) in _GUARDED:
+        raise AppendOnly(f"{_REFUSED}: no UPDATE or DELETE statement on it or its anchors")
 
 
 @dataclass(frozen=True)
@@ -233,6 +304,9 @@ def record_read(what: str, subject: str, detail: Mapping[str, Any], reason: str,
         _hold_the_head(session)
         last = session.execute(select(AuditEntry.id, AuditEntry.entry_hash)
                                .order_by(AuditEntry.id.desc()).limit(1)).first()
+        if last is None:  # empty, or purged to the end: go on from the cut
+            last = session.execute(select(ChainAnchor.last_id.label("id"), ChainAnchor.entry_hash)
+                                   .order_by(ChainAnchor.last_id.desc()).limit(1)).first()
         fields |= {"id": last.id + 1 if last else 1, "previous_hash": last.entry_hash if last else GENESIS_HASH,
                    "at": datetime.now(timezone.utc)}  # taken under the lock: time order is chain order
         entry = AuditEntry(**fields, entry_hash=entry_hash(fields))
@@ -292,10 +366,16 @@ def audited(what: str | Callable[[Mapping[str, str]], str], subject: str, params
 
 
 def verify_chain() -> list[ChainProblem]:
-    """Every entry the chain does not vouch for, oldest first; empty when the log is intact."""
+    """Every entry the chain does not vouch for, oldest first; empty when the log is intact.
+
+    After a purge the chain starts from the newest :class:`ChainAnchor`: the first entry kept
+    must follow the last one removed.
+    """
     problems: list[ChainProblem] = []
-    previous_id, previous_hash = 0, GENESIS_HASH
-    rows = db.session.execute(select(AuditEntry.__table__).order_by(AuditEntry.id).execution_options(yield_per=1000))
+    anchor = newest_anchor()
+    previous_id, previous_hash = (anchor.last_id, anchor.entry_hash) if anchor else (0, GENESIS_HASH)
+    rows = db.session.execute(select(AuditEntry.__table__).where(AuditEntry.id > previous_id)
+                              .order_by(AuditEntry.id).execution_options(yield_per=1000))
     for row in rows.mappings():
         if row["id"] != previous_id + 1 or row["previous_hash"] != previous_hash:
             problems.append(ChainProblem(row["id"], "broken_link"))
@@ -303,6 +383,55 @@ def verify_chain() -> list[ChainProblem]:
             problems.append(ChainProblem(row["id"], "altered"))
         previous_id, previous_hash = row["id"], row["entry_hash"]
     return problems
+
+
+def newest_anchor() -> ChainAnchor | None:
+    """The anchor the chain starts from (None: nothing was ever purged)."""
+    return db.session.scalar(select(ChainAnchor).order_by(ChainAnchor.last_id.desc()).limit(1))
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What a purge of the read audit removed (or would remove): ``removed`` entries, ids up to
+    ``last_id``; ``anchor`` is None when nothing was past retention or on a dry run."""
+
+    removed: int
+    last_id: int | None
+    anchor: ChainAnchor | None
+
+
+def purge_entries(before: datetime, purged_by: str, *, dry_run: bool = False) -> Purged:
+    """Remove the oldest entries, those written before ``before``, recording the cut; the one delete path.
+
+    Only a prefix of the chain goes: entries 1..N where N is the newest entry such that it and
+    every entry before it are older than ``before`` (time order is chain order, but an entry
+    out of order stops the cut rather than leaving a hole). In one transaction holding the
+    chain's head, as appends do: a :class:`ChainAnchor` with entry N's id and hash, then the
+    DELETE, which the database lets through only for entries an anchor covers.
+    """
+    with Session(db.engine, expire_on_commit=False) as session, session.begin():
+        _hold_the_head(session)
+        covered = session.scalar(select(func.coalesce(func.max(ChainAnchor.last_id), 0)))
+        first_kept = session.scalar(select(func.min(AuditEntry.id)).where(AuditEntry.at >= before))
+        cut = session.execute(
+            select(AuditEntry.id, AuditEntry.entry_hash).where(
+                AuditEntry.id > covered, *([AuditEntry.id < first_kept] if first_kept is not None else []))
+            .order_by(AuditEntry.id.desc()).limit(1)).first()
+        if cut is None:
+            return Purged(0, None, None)
+        table = AuditEntry.__table__
+        removed = session.scalar(select(func.count()).select_from(table).where(table.c.id <= cut.id))
+        if dry_run:
+            return Purged(removed, cut.id, None)
+        anchor = ChainAnchor(last_id=cut.id, entry_hash=cut.entry_hash, removed=removed, before=before,
+                             purged_at=datetime.now(timezone.utc), purged_by=_bounded(purged_by))
+        session.add(anchor)
+        session.flush()  # the anchor first: the triggers let the DELETE through because of it
+        # On the connection, past the session's guard (_refuse_bulk_change) and its identity map.
+        deleted = session.connection().execute(delete(table).where(table.c.id <= cut.id)).rowcount
+        if deleted != removed:
+            raise RuntimeError(f"read audit purge: counted {removed} entries up to {cut.id}, deleted {deleted}")
+    return Purged(removed, cut.id, anchor)
 
 
 # --- the admin page -------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
-from werkzeug.exceptions import NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import NotFound, RequestEntityTooLarge, TooManyRequests
 
 from ingest.cardqr import parse_card_qr
 from ingest.errors import InvalidCardQr, InvalidInput, Message
@@ -15,21 +15,25 @@ from streams.records import VIETNAM_TIME
 from ingest.qrtoken import KEY_DOCUMENT_PATH, public_key_document
 from ingest.units import province_name, wards
 from webapp import declarations, qr
-from webapp.cardscan import (NO_PHOTO, PHOTO_TOO_LARGE, UnreadablePhoto, card_json, card_problem,
-                             read_card_photo)
+from webapp.cardscan import (NO_PHOTO, PHOTO_TOO_LARGE, TOO_MANY_PHOTOS, UnreadablePhoto, card_json,
+                             card_problem, read_card_photo)
 from webapp.errors import error_response, http_error
-from webapp.extensions import csrf, limiter
+from webapp.extensions import client_address, csrf, limiter
 from webapp.forms import (LABELS, MAX_DEPENDANTS, RELATION_LABELS, CardPhotoForm, DeclarationForm,
                           LookupForm, NotAccepted)
 from webapp.i18n import t
 from webapp.models import Declaration, as_utc
 from webapp.resources import get_settings
-from webapp.roles import ANYONE, allow
+from webapp.roles import ANYONE, PLACE_ROLES, Role, allow, current_principal
 
 bp = Blueprint("citizen", __name__, template_folder="templates")
 
 MAX_PHOTO_BYTES = 12 * 1024 * 1024  # a full-resolution phone photo; every other body stays small
 MAX_CARD_QR_CHARS = 1000
+CARD_PHOTO_RATE = "20/minute"  # per address: a person retrying a blurred photo, not a decoding farm
+# Who is told which fields differ from the registry: the officers who type paper forms and
+# officials. Everyone else hears only whether the declaration was verified.
+REGISTRY_DETAIL_ROLES = frozenset({*PLACE_ROLES, Role.OFFICIAL})
 ALREADY_SENT = Message(
     "This form was already sent with different answers. Your changes are kept below: "
     "send again to make a new declaration.",
@@ -51,31 +55,17 @@ def declaration_rate_per_ip() -> str:
     return get_settings().declaration_rate_per_ip
 
 
-def declaration_rate_per_id() -> str:
-    return get_settings().declaration_rate_per_id
-
-
-def declared_id_number() -> str:
-    """Rate-limit key: the ID number being declared for (form or JSON), else the address."""
-    body = request.get_json(silent=True) if request.is_json else request.form
-    number = (body or {}).get("citizen_id") if hasattr(body, "get") else None
-    return f"id:{str(number).strip()[:20]}" if number else f"ip:{request.remote_addr}"
-
-
-def _declaration_limits(view):
-    """The API and the form share their counters: declaring is limited, not one way of doing it."""
-    view = limiter.shared_limit(declaration_rate_per_id, "declare-per-id", key_func=declared_id_number)(view)
-    return limiter.shared_limit(declaration_rate_per_ip, "declare-per-ip")(view)
-
-
 @bp.post("/api/v1/declarations")
 @allow(ANYONE)
 @csrf.exempt  # no cookies are involved: a JSON client cannot be tricked by another site's form
-@_declaration_limits
 def api_declare():
-    issued, replayed = declarations.submit(
-        request.get_json(silent=True), request.headers.get("Idempotency-Key")
-    )
+    payload = request.get_json(silent=True)
+    try:
+        declarations.admit(payload, client_address())
+    except declarations.OverLimit as refused:
+        return error_response(429, refused.message, headers=refused.headers)
+    issued, replayed = declarations.submit(payload, request.headers.get("Idempotency-Key"))
+    declarations.count_unverified(issued)
     body = issued[0].as_json()
     body["dependants"] = [person.as_json() for person in issued[1:]]
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
@@ -90,22 +80,26 @@ def declare_form():
 
 @bp.post("/khai-bao")
 @allow(ANYONE)
-@_declaration_limits
 def declare():
     """Turn the form into the API payload and submit it; on errors, show them all at once."""
     form = DeclarationForm()
     if "reload_wards" in request.form:  # without JavaScript: the province was chosen, list its wards
         return _declaration_page(form)
     try:
+        declarations.admit(form.to_payload()[0], client_address())
         issued, _ = form.submit(ALREADY_SENT)
+    except declarations.OverLimit as refused:  # what was typed stays on screen, to send again later
+        return _declaration_page(form, notice=t(refused.message)), 429, refused.headers
     except NotAccepted as refused:
         return _declaration_page(form, notice=t(refused.notice) if refused.notice else None), refused.status
+    declarations.count_unverified(issued)
     return redirect(url_for(".declaration", declaration_id=issued[0].declaration.id), 303)
 
 
 @bp.post("/khai-bao/quet-the")
 @allow(ANYONE)
 @csrf.exempt  # checked below, once the body limit is raised for a photo
+@limiter.limit(CARD_PHOTO_RATE)  # each photo is decoded on the server: a cost per request
 def scan_card_photo():
     """Read the QR code in a photo of the CCCD card, then show the form filled in from it."""
     request.max_content_length = MAX_PHOTO_BYTES
@@ -210,6 +204,14 @@ def qr_keys():
     return document, 200, {"Cache-Control": "public, max-age=300"}
 
 
+@bp.errorhandler(TooManyRequests)
+def _too_many(error: TooManyRequests):
+    """A photo past its rate limit: keep the form on screen and say so beside the photo field."""
+    if request.endpoint == "citizen.scan_card_photo":
+        return _declaration_page(DeclarationForm(formdata=None), card_error=t(TOO_MANY_PHOTOS)), 429
+    return http_error(error)
+
+
 @bp.errorhandler(CSRFError)
 def _csrf_failed(error: CSRFError):
     """An expired or missing token: keep what was typed, ask to send again, record nothing."""
@@ -236,16 +238,19 @@ def qr_card(person: Declaration, *, keep_on_device: bool = True) -> dict[str, An
     """One person's result: who, how the registry check went, their QR code and its expiry.
 
     ``keep_on_device`` lets the page store the code on the phone for self check-in: a citizen's
-    own pages do; an officer's page showing a traveller's code must not.
+    own pages do; an officer's page showing a traveller's code must not. Which fields differ from
+    the registry is shown to staff only (:func:`sees_registry_detail`).
     """
     expires = as_utc(person.qr_expires_at)
+    detail = sees_registry_detail()
     return {
         "declaration_id": person.id,
         "full_name": person.full_name,
         "id_hint": "•" * (len(person.id_number) - 4) + person.id_number[-4:],
         "relation": t(RELATION_LABELS[person.relation]) if person.relation in RELATION_LABELS else None,
-        "verification": person.verification,
-        "mismatched": [t(LABELS.get(field, Message(field, field))) for field in person.mismatched_fields],
+        "verification": person.verification if detail else declarations.public_verification(person),
+        "mismatched": [t(LABELS.get(field, Message(field, field))) for field in person.mismatched_fields]
+        if detail else [],
         "qr_svg": Markup(qr.svg(person.qr_token)),  # made here from our own token: safe to inline
         "keep": {"token": person.qr_token, "expires": expires.isoformat(timespec="seconds")}
         if keep_on_device else None,
@@ -255,9 +260,15 @@ def qr_card(person: Declaration, *, keep_on_device: bool = True) -> dict[str, An
     }
 
 
+def sees_registry_detail() -> bool:
+    """Whether whoever is asking may hear how a declaration differs from the registry."""
+    principal = current_principal()
+    return principal is not None and principal.role in REGISTRY_DETAIL_ROLES
+
+
 def _history_row(person: Declaration) -> dict[str, Any]:
     return {"declaration_id": person.id, "declared_at": local_time(as_utc(person.created_at)),
-            "full_name": person.full_name, "verification": person.verification}
+            "full_name": person.full_name, "verification": declarations.public_verification(person)}
 
 
 def local_time(moment: datetime) -> str:

@@ -40,9 +40,8 @@ import networkx as nx
 from clickhouse_connect.driver.client import Client
 from faust.exceptions import PartitionsMismatch
 from faust.types import AgentT, StreamT, TopicT
-from prometheus_client import Counter
 
-from streams import alerting, topics
+from streams import alerting, metrics, topics
 from streams.agents.deadletter import DeadLetters
 from streams.agents.sink import BATCH_SIZE, BATCH_WITHIN_SECONDS, RETRY_BACKOFF_SECONDS, Sink
 from streams.alerting import ALERT_DEPTH, OpenCase
@@ -62,9 +61,9 @@ ALERTED_TABLE = "alerted"
 # A case whose trace the warehouse refuses for its content (more rows than one trace may read).
 TRACE_REFUSED = "trace_refused"
 
-alerts_published = Counter("truyvet_exposure_alerts", "Exposure alerts published to a ward, by whether "
-                           "the registry knew where the contact lives", ["ward"])
-
+ROUTE_AGENT = "truyvet.route_alerts"
+CASES_AGENT = "truyvet.trace_cases"
+alerts_published = metrics.exposure_alerts  # its name before streams.metrics held every metric
 Trace = Callable[[Client, str, datetime, datetime, int, TraceRules], nx.DiGraph]
 # How long a table write waits before it is tried again when Faust refuses it for a changelog
 # topic its consumer's metadata does not know yet (see :func:`write_table`).
@@ -89,13 +88,15 @@ class Routing:
             return
         contact = found.contact_citizen_id
         if not alerting.first_time(self.alerted.get(contact), found.case_id):
+            metrics.duplicates_dropped.labels(metrics.agent_label(ROUTE_AGENT)).inc()
             return
         alert = alerting.route(found, self.registry.get(contact))
         await self.exposure_alerts.send(key=alerting.ward_key(alert), value=alert)
         # Written once the alert is out: a crash in between sends it again, as the same event.
         await write_table(lambda: self._remember(contact, found.case_id), "the alerted table")
         known = alert.ward_code != ExposureAlert.UNKNOWN_WARD
-        alerts_published.labels(ward="known" if known else "unknown").inc()
+        metrics.exposure_alerts.labels(ward="known" if known else "unknown").inc()
+        metrics.stream_events.labels(metrics.agent_label(ROUTE_AGENT), metrics.OUT).inc()
         if not known:
             log.info("alert %s: contact not in the registry, published to ward 0", alert.event_id)
 
@@ -204,6 +205,7 @@ class CaseTracer:
     async def _send(self, alerts: list[AlertToRoute]) -> None:
         for alert in alerts:
             await self.to_route.send(key=alert.contact_citizen_id, value=alert)
+        metrics.stream_events.labels(metrics.agent_label(CASES_AGENT), metrics.OUT).inc(len(alerts))
 
     def _keep(self, case: OpenCase, now: datetime) -> None:
         """Keep ``case`` while it is open, and drop the closed cases of its partition.
@@ -263,11 +265,11 @@ def register_routing(app: faust.App, registry: faust.Table, dead_letters: DeadLe
         dead_letters=dead_letters,
     )
     source = app.topic(topics.ALERTS_TO_ROUTE, key_serializer="raw", value_serializer="raw")
-    in_order = Gapless.of(app, topics.ALERTS_TO_ROUTE)
+    in_order = Gapless.of(app, topics.ALERTS_TO_ROUTE, ROUTE_AGENT)
 
     # One event at a time: the alerted table is written on the changelog partition of the event
     # being handled, which is the contact's.
-    @app.agent(source, name="truyvet.route_alerts")
+    @app.agent(source, name=ROUTE_AGENT)
     async def route_alerts(stream: StreamT) -> None:
         async for event in in_order.events(stream):
             await routing.take(event)
@@ -288,9 +290,9 @@ def register(app: faust.App, warehouse: Client, rules: TraceRules, retrace_every
         active_partitions=lambda: _active_partitions(app, topics.CASES),
     )
     cases = app.topic(topics.CASES, key_serializer="raw", value_serializer="raw")
-    cases_in_order = Gapless.of(app, topics.CASES)
+    cases_in_order = Gapless.of(app, topics.CASES, CASES_AGENT)
 
-    @app.agent(cases, name="truyvet.trace_cases")
+    @app.agent(cases, name=CASES_AGENT)
     async def trace_cases(stream: StreamT) -> None:
         async for event in cases_in_order.events(stream):
             await tracer.take_case(event)
@@ -312,13 +314,13 @@ def _alerts_sink(app: faust.App, warehouse: Client, retention: timedelta | None,
     sink = Sink("exposure_alerts", warehouse, lambda payload: [decode_event(payload, ExposureAlert)],
                 write_alerts, dead_letters, refuse=refuse)
     source = app.topic(topics.EXPOSURE_ALERTS, key_serializer="raw", value_serializer="raw")
-    in_order = Gapless.of(app, topics.EXPOSURE_ALERTS)
+    in_order = Gapless.of(app, topics.EXPOSURE_ALERTS, sink.label)
 
     async def store(stream: StreamT) -> None:
         async for events in in_order.batches(stream, BATCH_SIZE, within=BATCH_WITHIN_SECONDS):
             await sink.take(events)
 
-    sink.agent = app.agent(source, name="truyvet.sink_exposure_alerts")(store)
+    sink.agent = app.agent(source, name=f"truyvet.{sink.label}")(store)
     return sink
 
 

@@ -24,7 +24,7 @@ import faust
 from aiokafka import TopicPartition
 from faust.types import AgentT, StreamT
 
-from streams import topics
+from streams import metrics, topics
 from streams.agents.deadletter import DeadLetters
 from streams.colocate import PlaceState
 from streams.errors import UndecodableEvent
@@ -38,6 +38,7 @@ from warehouse.presence import DAY, MAX_STAY
 log = logging.getLogger(__name__)
 
 AGENT_NAME = "truyvet.colocate"
+AGENT_LABEL = metrics.agent_label(AGENT_NAME)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Colocate:
         partition, offset = event.message.partition, event.message.offset
         expected = self._next_offset.get(partition)
         if expected is not None and offset < expected:
+            metrics.duplicates_dropped.labels(AGENT_LABEL).inc()
             return
         if expected != offset:
             await self._rebuild(partition, offset)
@@ -86,6 +88,7 @@ class Colocate:
             )
         if changes.edges or changes.exposures:
             await self.contacts.send(key=scan.place_id, value=changes.message(scan.place_id, offset))
+            metrics.stream_events.labels(AGENT_LABEL, metrics.OUT).inc()
 
     def _state(self, places: dict[str, PlaceState], place_id: str) -> PlaceState:
         if place_id not in places:
@@ -126,7 +129,7 @@ def register(app: faust.App, book: RuleBook, lateness: timedelta, dead_letters: 
         dead_letters=dead_letters,
     )
     verified = app.topic(topics.VERIFIED_SCANS, key_serializer="raw", value_serializer="raw")
-    in_order = Gapless.of(app, topics.VERIFIED_SCANS)
+    in_order = Gapless.of(app, topics.VERIFIED_SCANS, AGENT_NAME)
 
     @app.agent(verified, name=AGENT_NAME)
     async def colocate_scans(stream: StreamT) -> None:

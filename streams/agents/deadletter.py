@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import faust
 from faust.types import TopicT
 
-from streams import topics
+from streams import metrics, topics
 from streams.gapless import Taken
 from streams.records import DeadLetter, new_event_id
 
@@ -30,6 +30,7 @@ class DeadLetters:
         message = event.message
         log.warning("event at %s[%s]@%s refused (%s): %s",
                     message.topic, message.partition, message.offset, reason, error)
+        metrics.dead_letters.labels(reason).inc()
         await self.topic.send(value=DeadLetter(
             event_id=new_event_id(),
             topic=message.topic,

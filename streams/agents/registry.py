@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import faust
 from faust.types import AgentT, StreamT
 
-from streams import topics
+from streams import metrics, topics
 from streams.agents.deadletter import DeadLetters
 from streams.errors import UndecodableEvent
 from streams.gapless import Gapless
@@ -34,7 +34,8 @@ def register(app: faust.App, dead_letters: DeadLetters) -> Registry:
     """Add the registry table, and the agent that keeps it, to ``app``."""
     table = app.Table(TABLE_NAME, default=None, partitions=topics.PARTITIONS, key_type=str)
     citizens = app.topic(topics.CITIZENS, key_serializer="raw", value_serializer="raw")
-    gapless = Gapless.of(app, topics.CITIZENS)
+    gapless = Gapless.of(app, topics.CITIZENS, AGENT_NAME)
+    written = metrics.stream_events.labels(metrics.agent_label(AGENT_NAME), metrics.OUT)
 
     @app.agent(citizens, name=AGENT_NAME)
     async def materialise(stream: StreamT) -> None:
@@ -48,5 +49,6 @@ def register(app: faust.App, dead_letters: DeadLetters) -> Registry:
                 await dead_letters.send(event, DeadLetter.UNDECODABLE, str(exc))
                 continue
             table[record.citizen_id] = registry_entry(record)
+            written.inc()
 
     return Registry(table, materialise)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -23,7 +24,7 @@ import faust
 from clickhouse_connect.driver.client import Client
 from faust.types import AgentT, StreamT
 
-from streams import topics
+from streams import metrics, topics
 from streams.agents.deadletter import DeadLetters
 from streams.errors import UndecodableEvent
 from streams.gapless import Gapless, Taken
@@ -55,6 +56,11 @@ class Sink:
     unique: Callable[[list], list] = unique_events
     agent: AgentT | None = None
 
+    @property
+    def label(self) -> str:
+        """The sink's agent label in the metrics (``sink_scans``, …)."""
+        return f"sink_{self.what}"
+
     async def take(self, events: list[Taken]) -> None:
         """Store a batch of messages; dead-letter what cannot be stored."""
         records: list[tuple[object, Taken]] = []
@@ -73,9 +79,16 @@ class Sink:
                 records.append((record, event))
         source = {id(record): event for record, event in records}
         unique = self.unique([record for record, _ in records])
+        if len(unique) < len(records):
+            metrics.duplicates_dropped.labels(self.label).inc(len(records) - len(unique))
         if not unique:
             return
+        started = time.monotonic()
         refused = await self._store_until_done(unique)
+        stored = len(unique) - len(refused)
+        metrics.sink_batch_seconds.labels(self.what).observe(time.monotonic() - started)
+        metrics.sink_batch_rows.labels(self.what).observe(stored)
+        metrics.stream_events.labels(self.label, metrics.OUT).inc(stored)
         for record, error in refused:
             await self.dead_letters.send(source[id(record)], DeadLetter.WAREHOUSE_REFUSED, str(error))
 
@@ -156,7 +169,7 @@ def register(app: faust.App, warehouse: Client, retention: timedelta | None) -> 
     def sink(topic: str, what: str, decode, write: Write, **options) -> Sink:
         made = Sink(what, warehouse, decode, write, dead_letters, **options)
         source = app.topic(topic, key_serializer="raw", value_serializer="raw")
-        in_order = Gapless.of(app, topic)
+        in_order = Gapless.of(app, topic, made.label)
 
         async def store(stream: StreamT) -> None:
             async for events in in_order.batches(stream, BATCH_SIZE, within=BATCH_WITHIN_SECONDS):

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import faust
 from faust.types import AgentT, StreamT
 
-from streams import topics
+from streams import metrics, topics
 from streams.agents.deadletter import DeadLetters
 from streams.errors import UndecodableEvent
 from streams.gapless import Gapless, Taken
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # Rejections keep the number as sent, cut to what the warehouse column holds.
 CITIZEN_ID_LIMIT = 64
+SCANS_AGENT = "truyvet.verify_scans"
+DECLARATIONS_AGENT = "truyvet.verify_declarations"
 
 
 @dataclass
@@ -53,10 +55,12 @@ class Verify:
             return
         found = verdict(scan.citizen_id, self.registry.get(scan.citizen_id), now.astimezone(VIETNAM_TIME).date())
         if found.rejected:
-            await self._reject(scan.event_id, Rejection.SCAN, scan.citizen_id, scan.ts, found)
+            await self._reject(SCANS_AGENT, scan.event_id, Rejection.SCAN, scan.citizen_id, scan.ts, found)
             return
         fields = {name: getattr(scan, name) for name in SCAN_FIELDS}
         await self.verified.send(key=scan.place_id, value=VerifiedScan(**fields, registered=found.registered))
+        metrics.stream_events.labels(metrics.agent_label(SCANS_AGENT), metrics.OUT).inc()
+        metrics.place_scans.labels(scan.place_id).inc()
 
     async def take_declaration(self, event: Taken) -> None:
         try:
@@ -67,15 +71,19 @@ class Verify:
         entry = self.registry.get(declaration.citizen_id)
         found = verdict(declaration.citizen_id, entry, datetime.now(VIETNAM_TIME).date(), cmnd_allowed=True)
         if found.rejected:
-            await self._reject(declaration.event_id, Rejection.DECLARATION, declaration.citizen_id,
-                               declaration.declared_at, found)
+            await self._reject(DECLARATIONS_AGENT, declaration.event_id, Rejection.DECLARATION,
+                               declaration.citizen_id, declaration.declared_at, found)
 
-    async def _reject(self, event_id: str, source: str, citizen_id: str, occurred_at: datetime, found) -> None:
+    async def _reject(self, agent: str, event_id: str, source: str, citizen_id: str, occurred_at: datetime,
+                      found) -> None:
         citizen_id = citizen_id[:CITIZEN_ID_LIMIT]
         await self.rejections.send(key=citizen_id, value=Rejection(
             event_id=event_id, source=source, citizen_id=citizen_id, occurred_at=occurred_at,
             reason=found.reason, detail=found.detail,
         ))
+        label = metrics.agent_label(agent)
+        metrics.stream_rejections.labels(label, found.reason).inc()
+        metrics.stream_events.labels(label, metrics.OUT).inc()
 
 
 def register(app: faust.App, registry: faust.Table, dead_letters: DeadLetters,
@@ -91,17 +99,17 @@ def register(app: faust.App, registry: faust.Table, dead_letters: DeadLetters,
     scans = app.topic(topics.SCANS, key_serializer="raw", value_serializer="raw")
     declarations = app.topic(topics.DECLARATIONS, key_serializer="raw", value_serializer="raw")
 
-    scans_in_order = Gapless.of(app, topics.SCANS)
-    declarations_in_order = Gapless.of(app, topics.DECLARATIONS)
+    scans_in_order = Gapless.of(app, topics.SCANS, SCANS_AGENT)
+    declarations_in_order = Gapless.of(app, topics.DECLARATIONS, DECLARATIONS_AGENT)
 
     # One event at a time, acknowledged by Faust once handled: nothing to batch (the producer
     # batches the sends), and no buffer between the stream and the offsets it commits.
-    @app.agent(scans, name="truyvet.verify_scans")
+    @app.agent(scans, name=SCANS_AGENT)
     async def verify_scans(stream: StreamT) -> None:
         async for event in scans_in_order.events(stream):
             await verify.take_scan(event)
 
-    @app.agent(declarations, name="truyvet.verify_declarations")
+    @app.agent(declarations, name=DECLARATIONS_AGENT)
     async def verify_declarations(stream: StreamT) -> None:
         async for event in declarations_in_order.events(stream):
             await verify.take_declaration(event)

@@ -210,12 +210,13 @@ def test_a_declaration_leads_to_its_qr_code_and_registry_check(app, client):
     assert claims.subject_ref == stored(app, "001090012345")[0].qr_ref
 
 
-def test_a_mismatch_names_the_fields_that_differ(app, client):
+def test_a_mismatch_is_shown_without_naming_the_fields_that_differ(app, client):
     register(app, "001090012345", "Nguyễn Văn Bình", date(1990, 5, 17), "male")
     response = client.post("/khai-bao", data=declaration(open_form(client)), follow_redirects=True)
     page = Page(response.get_data(as_text=True))
-    assert "Thông tin chưa khớp" in page.text
-    assert "Các thông tin sau khác với Cơ sở dữ liệu quốc gia về dân cư: Họ và tên." in page.text
+    assert "Thông tin chưa khớp với Cơ sở dữ liệu quốc gia về dân cư, vui lòng kiểm tra lại thẻ CCCD" in page.text
+    assert "Họ và tên" not in page.text and "Các thông tin sau khác" not in page.text
+    assert stored(app, "001090012345")[0].mismatched_fields == ["full_name"]  # kept for officials
 
 
 def test_dependants_get_their_own_qr_codes(client):

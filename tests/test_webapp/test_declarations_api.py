@@ -37,14 +37,22 @@ def post(client, payload, **headers):
     return client.post("/api/v1/declarations", json=payload, headers=headers)
 
 
-def test_unknown_person_still_gets_a_qr_that_verifies_offline(client):
+def stored(app, declaration_id: str) -> Declaration:
+    """The declaration as officials read it."""
+    with app.app_context():
+        return db.session.get(Declaration, declaration_id)
+
+
+def test_unknown_person_still_gets_a_qr_that_verifies_offline(app, client):
     payload = declaration()
     response = post(client, payload)
 
     assert response.status_code == 201
     body = response.json
-    assert body["verification"] == "unknown"
+    # Not in the registry: told apart from a mismatch only in what officials read.
+    assert body["verification"] == "mismatch"
     assert body["citizen_id"] == payload["citizen_id"]
+    assert stored(app, body["declaration_id"]).verification == "unknown"
     keys = load_public_keys(client.get("/.well-known/truyvet-qr-keys.json").get_data())
     claims = verify(body["qr_token"], keys)
     assert claims.kid == "new"
@@ -60,20 +68,23 @@ def test_registered_person_is_verified_even_without_diacritics(app, client):
     assert "mismatched_fields" not in response.json
 
 
-def test_mismatch_names_the_fields_that_disagree(app, client):
+def test_a_mismatch_is_stored_with_its_fields_and_answered_without_them(app, client):
     payload = declaration()
     register(app, payload, full_name="Nguyễn Văn Bình", date_of_birth=date(1990, 5, 18))
     response = post(client, payload)
     assert response.json["verification"] == "mismatch"
-    assert response.json["mismatched_fields"] == ["full_name", "date_of_birth"]
+    assert "mismatched_fields" not in response.json  # the sender learns no registry field
+    assert stored(app, response.json["declaration_id"]).mismatched_fields == ["full_name", "date_of_birth"]
 
 
-def test_cmnd_alias_resolves_to_the_registered_cccd(app, client):
+def test_cmnd_alias_resolves_to_the_registered_cccd_without_telling_the_sender(app, client):
     payload = declaration()
     register(app, payload, cmnd="012345678")
-    response = post(client, {**payload, "citizen_id": "012345678"})
+    response = post(client, {**payload, "citizen_id": "012 345 678"})
     assert response.json["verification"] == "verified"
-    assert response.json["citizen_id"] == payload["citizen_id"]
+    assert response.json["citizen_id"] == "012345678"  # what was sent, never the CCCD behind it
+    assert payload["citizen_id"] not in response.get_data(as_text=True)
+    assert stored(app, response.json["declaration_id"]).citizen_id == payload["citizen_id"]
 
 
 def test_each_dependant_gets_their_own_declaration_and_qr(client):

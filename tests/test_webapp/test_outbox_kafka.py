@@ -10,6 +10,7 @@ from streams.records import DeclarationEvent
 from streams.topics import ensure_topics
 from tests.conftest import OUTAGE_KAFKA_PORT
 from tests.factories import child, declaration
+from tests.staff import add_staff, sign_in
 from truyvet.broker import LocalBroker
 from webapp.outbox import pending_count, relay_pending
 from webapp.resources import get_publisher
@@ -34,7 +35,9 @@ def test_declarations_taken_while_kafka_is_down_are_delivered_once_later(make_ap
     response = client.post("/api/v1/declarations", json=declaration(dependants=[child()]))
     assert response.status_code == 201
     assert response.json["qr_token"]
-    health = client.get("/healthz")
+    ops = app.test_client()
+    sign_in(ops, add_staff(app, "ops"))
+    health = ops.get("/healthz")
     assert (health.status_code, health.json["outbox_pending"]) == (503, 2)
     with app.app_context():
         assert pending_count() == 2

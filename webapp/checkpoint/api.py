@@ -8,11 +8,11 @@ from flask import request
 
 from ingest.errors import InvalidInput, Message
 from ingest.fields import NOT_AN_OBJECT
-from webapp import stations
+from webapp import metrics, stations
 from webapp.checkpoint.blueprint import bp
 from webapp.errors import error_response
 from webapp.extensions import csrf
-from webapp.roles import SCANNING_ROLES, Principal, allow, current_principal
+from webapp.roles import SCANNING_ROLES, Principal, Role, allow, current_principal
 from webapp.stations import NotYourPlace, Refused
 
 NOT_YOUR_PLACE = Message("You are not assigned to this place.", "Bạn không được phân công tại địa điểm này.")
@@ -27,7 +27,9 @@ def post_scan():
     ``event_id``, if sent, is the client's retry key: the stored event id is derived from it and
     the sender, so a retry is stored once and two stations never collide.
     """
-    scan = stations.submit_raw(_principal_with_csrf(), _json_object())
+    principal = _principal_with_csrf()
+    scan = stations.submit_raw(principal, _json_object())
+    metrics.scans_accepted.labels(_source(principal)).inc()
     return {"event_id": scan.event_id, "status": "accepted"}, 202
 
 
@@ -52,6 +54,7 @@ def checkpoint_scan():
     place = stations.place_for(principal, body.get("place_code"))
     person = stations.resolve(body)
     scan = stations.record(principal, place, person, body)
+    metrics.scans_accepted.labels(_source(principal)).inc()
     return {"event_id": scan.event_id, "action": scan.direction, "place_code": place.code,
             "ts": scan.ts.isoformat(), "person": person.as_json(datetime.now(timezone.utc))}, 202
 
@@ -64,6 +67,11 @@ def _refused(error: Refused):
 @bp.errorhandler(NotYourPlace)
 def _not_your_place(error: NotYourPlace):
     return error_response(403, NOT_YOUR_PLACE)
+
+
+def _source(principal: Principal) -> str:
+    """Where a scan came from, for the metrics: a station device, or an officer's session."""
+    return metrics.STATION if principal.role == Role.STATION else metrics.OFFICER
 
 
 def _principal_with_csrf() -> Principal:

@@ -15,7 +15,7 @@ from ingest.errors import InvalidInput, Message
 from ingest.fields import NOT_AN_OBJECT
 from ingest.scans import parse_scan
 from streams import topics
-from webapp import stations
+from webapp import metrics, stations
 from webapp.checkpoint.blueprint import bp
 from webapp.errors import error_response
 from webapp.extensions import csrf, db, limiter
@@ -79,4 +79,5 @@ def self_check_in():
         "ts": datetime.now(timezone.utc).isoformat(), "event_id": uuid.uuid4().hex,
     }, retention=get_settings().retention)
     get_publisher().publish(topics.SCANS, key=scan.citizen_id, event=scan)
+    metrics.scans_accepted.labels(metrics.SELF_CHECK_IN).inc()
     return {"event_id": scan.event_id, "action": scan.direction, "place_name": place.name}, 202

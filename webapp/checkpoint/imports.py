@@ -16,6 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ingest.errors import Message
 from ingest.scanlog import UnreadableScanLog
+from webapp import metrics
 from webapp.checkpoint.blueprint import bp
 from webapp.citizen import SESSION_EXPIRED
 from webapp.extensions import csrf, db
@@ -64,6 +65,7 @@ def upload_scan_log():
             retention=settings.retention)
     except UnreadableScanLog as unreadable:
         return _page(filename=upload.filename, problem=t(unreadable.message)), 422
+    metrics.scans_accepted.labels(metrics.IMPORT).inc(result.accepted)
     errors = result.report.errors
     return _page(filename=upload.filename, result=result, check_only=check_only,
                  errors=[(error.line, error.field, t(error.message)) for error in errors[:MAX_SHOWN_ERRORS]],

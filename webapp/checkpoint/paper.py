@@ -16,7 +16,7 @@ from werkzeug.exceptions import NotFound
 from wtforms import RadioField, StringField
 
 from ingest.errors import InvalidInput, Message
-from webapp import declarations, stations
+from webapp import declarations, metrics, stations
 from webapp.checkpoint.blueprint import bp
 from webapp.checkpoint.station import ACTION_LABELS, TURN_BACK_REASONS
 from webapp.citizen import SESSION_EXPIRED, local_time, qr_card
@@ -104,6 +104,7 @@ def paper_declare(place_code: str):
     except InvalidInput as error:
         form.show_errors(error, rows)
         return _page(place, form, notice=t(DECLARED_NOT_RECORDED)), 422
+    metrics.scans_accepted.labels(metrics.PAPER).inc()
     return redirect(url_for(".paper_result", place_code=place.code, event_id=scan.event_id), 303)
 
 

@@ -1,0 +1,1 @@
+"""The CRUD database's Alembic migrations (webapp/schema.py runs them): env.py and versions/."""

@@ -1,0 +1,1 @@
+"""The revisions, numbered, never edited once released."""
