@@ -10,7 +10,7 @@ from sqlalchemy import event
 from config import Settings
 from webapp import (auth, cases, checkpoint, citizen, errors, extensions, home, i18n, jsonbody, official,
                     openapi, ops, qr, roles, schema, traces, workspace)
-from webapp import audit, metrics, ops_dashboard, security
+from webapp import audit_page, metrics, ops_dashboard, security
 from webapp.resources import Resources
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, *, warehouse: Client | None = N
     for blueprint in (home.bp, ops.bp, auth.bp, citizen.bp, checkpoint.bp, official.bp, traces.bp, cases.bp,
                       openapi.bp, workspace.bp, ops_dashboard.bp):
         app.register_blueprint(blueprint)
-    app.register_blueprint(audit.bp)  # the read audit's admin page (and its table, in the metadata)
+    app.register_blueprint(audit_page.bp)  # the read audit's admin page (and its table, in the metadata)
     roles.check_declared(app)
     resources.start()
     atexit.register(app.close)  # gunicorn workers exit through atexit: flush the producer

@@ -363,7 +363,7 @@ def test_the_page_lists_newest_first_filters_and_pages(app, official_client, rea
     assert shown(f"to={today - timedelta(days=1)}") == []
     assert shown(f"from={today + timedelta(days=1)}") == []
 
-    monkeypatch.setattr("webapp.audit.PAGE_SIZE", 3)
+    monkeypatch.setattr("webapp.audit_page.PAGE_SIZE", 3)
     assert shown("page=2") == [3, 4, 5]
     assert 'rel="prev"' in admin.get("/admin/nhat-ky?page=3").get_data(as_text=True)
 

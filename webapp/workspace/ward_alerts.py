@@ -32,7 +32,8 @@ from ingest.errors import InvalidInput, Message
 from ingest.units import province_name, province_of_ward, wards
 from streams.records import EARLIEST_SCAN, VIETNAM_TIME, ExposureAlert
 from warehouse.alerts import alert_in_ward
-from webapp.audit import BAD_DATE, ISO_DATE, audited
+from webapp.audit import audited
+from webapp.audit_page import BAD_DATE, ISO_DATE
 from webapp.cases import read_ward_alerts
 from webapp.errors import error_response
 from webapp.extensions import db
