@@ -86,9 +86,12 @@ def ward_alerts(ward_code: int):
         raise InvalidInput({"ward_code": NOT_A_WARD})
     ward_in_scope(ward_code)
     since, until, found = read_ward_alerts(ward_code, request.args)
+    # A ward needs to know that a contact happened, where and when; not who the case is.
+    shows_case = current_principal().role != Role.WARD_STAFF
     return {
         "ward_code": ward_code, "since": utc_text(since), "until": utc_text(until),
-        "alerts": [{"alert_id": alert.event_id, "case_id": alert.case_id, "case_citizen_id": alert.case_citizen_id,
+        "alerts": [{"alert_id": alert.event_id, "case_id": alert.case_id,
+                    "case_citizen_id": alert.case_citizen_id if shows_case else None,
                     "contact_citizen_id": alert.contact_citizen_id, "tier": alert.tier,
                     "first_exposure": utc_text(alert.first_exposure), "place_id": alert.place_id,
                     "criterion": alert.criterion, "source": alert.source, "alerted_at": utc_text(alert.alerted_at),

@@ -199,3 +199,13 @@ def test_the_other_provinces_official_sees_the_same_people_in_full(clients, cros
     ids = {node["citizen_id"] for node in answer.json["nodes"]}
     assert crossing["f2"] in ids
     assert clients["official_saigon"].get(trace_url(crossing["case"], "json")).status_code == 404
+
+
+def test_ward_staff_learn_of_a_contact_but_not_who_the_case_is(world, clients):
+    staff = clients["ward_staff_hanoi"].get(READS["ward alerts"](world, HANOI))
+    official = clients["official_hanoi"].get(READS["ward alerts"](world, HANOI))
+
+    assert staff.status_code == official.status_code == 200
+    assert [alert["case_citizen_id"] for alert in staff.json["alerts"]] == [None]
+    assert world["people"][HANOI] not in staff.get_data(as_text=True)
+    assert [alert["case_citizen_id"] for alert in official.json["alerts"]] == [world["people"][HANOI]]
