@@ -24,6 +24,7 @@ from typing import Any
 
 import networkx as nx
 from flask import current_app
+from sqlalchemy import ColumnElement, or_
 from werkzeug.exceptions import NotFound
 
 from ingest.units import province_of_ward
@@ -73,6 +74,10 @@ class Scope:
     def covers_person(self, person: Citizen) -> bool:
         return self.covers(person.province_code, person.ward_code)
 
+    def registry_condition(self) -> ColumnElement[bool]:
+        """:meth:`covers_person` as a condition on the registry, for a query that must read no one outside."""
+        return or_(Citizen.province_code.in_(self.provinces), Citizen.ward_code.in_(self.wards))
+
     def covers_place(self, place: Place) -> bool:
         return self.covers(place.province_code, place.ward_code)
 
@@ -114,23 +119,10 @@ def ward_in_scope(ward_code: int) -> int:
 def cases_in_scope(citizen_ids: Iterable[str]) -> set[str]:
     """Of the cases' ``citizen_ids``, those living in scope (a case is always in the registry)."""
     ids = set(citizen_ids)
-    scope = current_scope()
-    return {person.citizen_id for person in
-            db.session.scalars(db.select(Citizen).where(Citizen.citizen_id.in_(ids))).all()
-            if scope.covers_person(person)} if ids else set()
-
-
-def people_in_scope(citizen_ids: Iterable[str]) -> set[str]:
-    """Of ``citizen_ids``, those the principal may see: registered and living in scope.
-
-    People the registry does not know have no ward to send them to: the official of the trace
-    that found them follows them up, so they are in scope of whoever reaches them.
-    """
-    ids = set(citizen_ids)
-    scope = current_scope()
-    registered = {person.citizen_id: person for person in
-                  db.session.scalars(db.select(Citizen).where(Citizen.citizen_id.in_(ids))).all()} if ids else {}
-    return {citizen for citizen in ids if citizen not in registered or scope.covers_person(registered[citizen])}
+    if not ids:
+        return set()
+    return set(db.session.scalars(db.select(Citizen.citizen_id).where(
+        Citizen.citizen_id.in_(ids), current_scope().registry_condition())))
 
 
 def pseudonym(citizen_id: str) -> str:
@@ -145,14 +137,18 @@ def pseudonym(citizen_id: str) -> str:
 def redact_trace(graph: nx.DiGraph, people: Mapping[str, dict[str, Any]]) -> tuple[nx.DiGraph, dict[str, dict]]:
     """The trace as the principal may see it, and ``people`` keyed the same way.
 
+    ``people`` describes every registered person of the trace with their residence
+    (``province_code``, ``ward_code``: webapp.traces.people_of); people the registry does not know
+    have no ward to send them to, so whoever's trace reaches them follows them up: they stay.
     People outside the scope are renamed with :func:`pseudonym`, keep their node attributes
     (tier, first exposure) and their residence, lose anything else ``people`` said of them
     (name, phone) and get ``outside: True``. An exposure between two outside people loses its
     place and exposure rows, and its time together shrinks to the moment it counts from (what
     the alert says). The case itself is always in scope (the route checked it).
     """
-    visible = people_in_scope(graph.nodes)
-    outside = {node: pseudonym(node) for node in graph.nodes if node not in visible}
+    scope = current_scope()
+    outside = {node: pseudonym(node) for node in graph.nodes
+               if node in people and not scope.covers(people[node].get("province_code"), people[node].get("ward_code"))}
     if not outside:
         return graph, dict(people)
     redacted = nx.relabel_nodes(graph, outside, copy=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import render_template, request, url_for
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from ingest.errors import InvalidInput, Message
 from ingest.fields import is_plain_text, normalize_name, normalize_phone
@@ -109,8 +109,7 @@ def name_pattern(key: str) -> str:
 def find_people(key: SearchKey, scope: Scope) -> tuple[list[Citizen], bool]:
     """The people of the registry living in ``scope`` that ``key`` finds, sorted by name, at most
     MAX_RESULTS; and whether there are (or may be) more."""
-    # Scope.covers_person, as SQL: the search must not read anyone outside the scope.
-    living_in_scope = or_(Citizen.province_code.in_(scope.provinces), Citizen.ward_code.in_(scope.wards))
+    living_in_scope = scope.registry_condition()  # the search must not read anyone outside the scope
     if key.kind == "name":
         candidates = db.session.scalars(select(Citizen).where(
             living_in_scope, Citizen.full_name.ilike(name_pattern(key.value), escape="\\")).limit(MAX_CANDIDATES)).all()
